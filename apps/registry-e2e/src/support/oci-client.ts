@@ -1,0 +1,131 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** A blob made for a test, with its digest. */
+export interface TestBlob {
+  readonly bytes: Buffer;
+  readonly digest: string;
+}
+
+/** Random bytes with their sha256 digest. */
+export function randomBlob(size = 1024): TestBlob {
+  const bytes = randomBytes(size);
+  return { bytes, digest: sha256(bytes) };
+}
+
+/** Bytes of a JSON document with their digest. */
+export function jsonBlob(value: unknown): TestBlob {
+  const bytes = Buffer.from(JSON.stringify(value));
+  return { bytes, digest: sha256(bytes) };
+}
+
+/** The sha256 digest of bytes. */
+export function sha256(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** A unique repository name for one test. */
+export function repoName(prefix = 'e2e'): string {
+  return `${prefix}/r${randomBytes(5).toString('hex')}`;
+}
+
+/** A thin OCI Distribution client over fetch: each call is one request, nothing hidden. */
+export class OciClient {
+  constructor(readonly baseUrl: string) {}
+
+  /** Sends a request to a path (or absolute URL) of the registry. */
+  request(
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: Uint8Array | string } = {},
+  ) {
+    const url = path.startsWith('http') ? path : `${this.baseUrl}${path}`;
+    return fetch(url, { method, headers: init.headers, body: init.body, redirect: 'manual' });
+  }
+
+  /** Resolves a Location header against the registry. */
+  location(response: Response): string {
+    const location = response.headers.get('location');
+    if (location === null) throw new Error(`no Location on ${response.status}`);
+    return new URL(location, this.baseUrl).toString();
+  }
+
+  /** POST then PUT with the whole body: the spec's monolithic upload. */
+  async pushBlob(name: string, blob: TestBlob): Promise<void> {
+    const started = await this.request('POST', `/v2/${name}/blobs/uploads/`);
+    expectStatus(started, 202);
+    const url = withQuery(this.location(started), { digest: blob.digest });
+    const done = await this.request('PUT', url, {
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.bytes.length) },
+      body: blob.bytes,
+    });
+    expectStatus(done, 201);
+  }
+
+  /** Pushes an image manifest of one config and the given layers, all uploaded first. */
+  async pushImage(
+    name: string,
+    tag: string,
+    options: { layers?: TestBlob[]; extra?: Record<string, unknown> } = {},
+  ): Promise<{ manifest: TestBlob; config: TestBlob; layers: TestBlob[] }> {
+    const config = jsonBlob({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: [] },
+      n: randomBytes(4).toString('hex'),
+    });
+    const layers = options.layers ?? [randomBlob(2048)];
+    await this.pushBlob(name, config);
+    for (const layer of layers) await this.pushBlob(name, layer);
+    const manifest = jsonBlob({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: config.digest,
+        size: config.bytes.length,
+      },
+      layers: layers.map((layer) => ({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        digest: layer.digest,
+        size: layer.bytes.length,
+      })),
+      ...options.extra,
+    });
+    const response = await this.putManifest(name, tag, manifest);
+    expectStatus(response, 201);
+    return { manifest, config, layers };
+  }
+
+  /** PUT a manifest with the OCI manifest media type unless another is given. */
+  putManifest(
+    name: string,
+    reference: string,
+    manifest: TestBlob,
+    mediaType = 'application/vnd.oci.image.manifest.v1+json',
+  ) {
+    return this.request('PUT', `/v2/${name}/manifests/${reference}`, {
+      headers: { 'content-type': mediaType },
+      body: manifest.bytes,
+    });
+  }
+}
+
+/** Adds query parameters to a URL that may already have some. */
+export function withQuery(url: string, params: Record<string, string>): string {
+  const parsed = new URL(url);
+  for (const [key, value] of Object.entries(params)) parsed.searchParams.append(key, value);
+  return parsed.toString();
+}
+
+/** Fails with the response body when the status is not the expected one. */
+export function expectStatus(response: Response, status: number): void {
+  if (response.status !== status) {
+    throw new Error(`expected ${status}, got ${response.status} for ${response.url}`);
+  }
+}
+
+/** The spec's error codes in a response body. */
+export async function errorCodes(response: Response): Promise<string[]> {
+  const body = (await response.json()) as { errors?: { code: string }[] };
+  return (body.errors ?? []).map((error) => error.code);
+}

@@ -1,0 +1,16 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { BlobstoreModule } from '@berth/blobstore';
+import { GatewayModule } from '@berth/gateway';
+import { MetadataModule } from '@berth/metadata';
+import { PlatformModule, type Runtime } from '@berth/server';
+
+/** Every service's module in one process: the all-in-one shape. */
+@Module({})
+export class RegistryModule {
+  static register(runtime: Runtime): DynamicModule {
+    return {
+      module: RegistryModule,
+      imports: [PlatformModule.register(runtime), MetadataModule, BlobstoreModule, GatewayModule],
+    };
+  }
+}

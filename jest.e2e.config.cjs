@@ -1,0 +1,7 @@
+module.exports = {
+  ...require('./jest.preset.cjs'),
+  displayName: 'e2e',
+  testMatch: ['<rootDir>/apps/*-e2e/**/*.e2e-spec.ts'],
+  testTimeout: 180000,
+  maxWorkers: 1,
+};

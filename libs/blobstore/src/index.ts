@@ -1,0 +1,3 @@
+export * from './lib/blobstore.module';
+export * from './lib/blobstore.service';
+export * from './lib/blob.repository';

@@ -1,0 +1,152 @@
+import type { UploadSession } from '@berth/contracts';
+import type { PrismaClient } from '@berth/db';
+import { OciError } from '@berth/oci';
+
+/** A chunk of an upload, as recorded once its bytes are in storage. */
+export interface UploadChunk {
+  readonly offset: number;
+  readonly size: number;
+  readonly path: string;
+}
+
+/** An upload session together with its chunks, as claimed for completion. */
+export interface ClaimedUpload {
+  readonly offset: number;
+  readonly chunks: UploadChunk[];
+}
+
+interface SessionRow {
+  id: string;
+  repository: string;
+  offset: bigint;
+  created_at: Date;
+}
+
+/**
+ * Blob links and upload sessions in PostgreSQL. A blob row says its bytes are stored under its
+ * digest; a link makes it visible in one repository.
+ */
+export class BlobRepository {
+  constructor(
+    private readonly db: PrismaClient,
+    private readonly uploadTtlMs: number,
+  ) {}
+
+  /** The size of a blob linked into the repository, or null. */
+  async linkedSize(repository: string, digest: string): Promise<number | null> {
+    const rows = await this.db.$queryRaw<{ size: bigint }[]>`
+      SELECT b.size FROM repository_blob rb
+      JOIN repository r ON r.id = rb.repository_id
+      JOIN blob b ON b.digest = rb.digest
+      WHERE r.name = ${repository} AND rb.digest = ${digest}`;
+    const size = rows[0]?.size;
+    return size === undefined ? null : Number(size);
+  }
+
+  /** Records a stored blob and links it into the repository (idempotent). */
+  async link(repository: string, digest: string, size: number): Promise<void> {
+    await this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`INSERT INTO blob (digest, size) VALUES (${digest}, ${size}) ON CONFLICT (digest) DO NOTHING`;
+      await tx.$executeRaw`
+        WITH repo AS (
+          INSERT INTO repository (name) VALUES (${repository})
+          ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+          RETURNING id
+        )
+        INSERT INTO repository_blob (repository_id, digest) SELECT id, ${digest} FROM repo
+        ON CONFLICT DO NOTHING`;
+    });
+  }
+
+  /** Removes a blob's link from a repository; false if it was not linked. */
+  async unlink(repository: string, digest: string): Promise<boolean> {
+    const count = await this.db.$executeRaw`
+      DELETE FROM repository_blob rb USING repository r
+      WHERE r.id = rb.repository_id AND r.name = ${repository} AND rb.digest = ${digest}`;
+    return count > 0;
+  }
+
+  /** Opens an upload session. */
+  async createSession(id: string, repository: string): Promise<UploadSession> {
+    const rows = await this.db.$queryRaw<SessionRow[]>`
+      INSERT INTO upload_session (id, repository) VALUES (${id}::uuid, ${repository})
+      RETURNING id::text, repository, "offset", created_at`;
+    return toSession(rows[0]);
+  }
+
+  /** A live session of the repository, or `BLOB_UPLOAD_UNKNOWN`. */
+  async session(repository: string, id: string): Promise<UploadSession> {
+    const rows = await this.db.$queryRaw<SessionRow[]>`
+      SELECT id::text, repository, "offset", created_at FROM upload_session
+      WHERE id = ${id}::uuid AND repository = ${repository} AND updated_at > ${this.cutoff()}`;
+    return toSession(rows[0]);
+  }
+
+  /**
+   * Records a chunk if the session is still at `offset`. Throws `RANGE_INVALID` when another
+   * chunk got there first, `BLOB_UPLOAD_UNKNOWN` when the session is gone.
+   */
+  async appendChunk(repository: string, id: string, chunk: UploadChunk): Promise<UploadSession> {
+    const rows = await this.db.$queryRaw<SessionRow[]>`
+      UPDATE upload_session
+      SET "offset" = "offset" + ${chunk.size}, chunks = chunks || ${JSON.stringify([chunk])}::jsonb, updated_at = now()
+      WHERE id = ${id}::uuid AND repository = ${repository} AND "offset" = ${chunk.offset} AND updated_at > ${this.cutoff()}
+      RETURNING id::text, repository, "offset", created_at`;
+    if (rows[0]) return toSession(rows[0]);
+    const current = await this.session(repository, id);
+    throw new OciError('RANGE_INVALID', `chunk must start at offset ${current.offset}`, {
+      offset: current.offset,
+    });
+  }
+
+  /**
+   * Atomically removes the session and returns its chunks, so exactly one request completes (or
+   * cancels) it. `BLOB_UPLOAD_UNKNOWN` if it is already gone.
+   */
+  async claim(repository: string, id: string): Promise<ClaimedUpload> {
+    const rows = await this.db.$queryRaw<{ offset: bigint; chunks: unknown }[]>`
+      DELETE FROM upload_session
+      WHERE id = ${id}::uuid AND repository = ${repository} AND updated_at > ${this.cutoff()}
+      RETURNING "offset", chunks`;
+    const row = rows[0];
+    if (!row) throw unknownUpload();
+    const chunks = (Array.isArray(row.chunks) ? (row.chunks as UploadChunk[]) : []).sort(
+      (a, b) => a.offset - b.offset,
+    );
+    return { offset: Number(row.offset), chunks };
+  }
+
+  /** Removes sessions untouched for longer than the TTL and returns their ids. */
+  async expire(): Promise<string[]> {
+    const rows = await this.db.$queryRaw<{ id: string }[]>`
+      DELETE FROM upload_session WHERE updated_at <= ${this.cutoff()} RETURNING id::text`;
+    return rows.map((row) => row.id);
+  }
+
+  /** Which of the given ids still have a session (live or not yet swept). */
+  async existingSessions(ids: readonly string[]): Promise<Set<string>> {
+    const valid = ids.filter((id) => /^[0-9a-f-]{36}$/.test(id));
+    if (valid.length === 0) return new Set();
+    const rows = await this.db.$queryRaw<{ id: string }[]>`
+      SELECT id::text FROM upload_session WHERE id = ANY(${valid}::uuid[])`;
+    return new Set(rows.map((row) => row.id));
+  }
+
+  private cutoff(): Date {
+    return new Date(Date.now() - this.uploadTtlMs);
+  }
+}
+
+function toSession(row: SessionRow | undefined): UploadSession {
+  if (!row) throw unknownUpload();
+  return {
+    id: row.id,
+    repository: row.repository,
+    offset: Number(row.offset),
+    startedAt: row.created_at.toISOString(),
+  };
+}
+
+function unknownUpload(): OciError {
+  return new OciError('BLOB_UPLOAD_UNKNOWN', 'upload unknown, expired or of another repository');
+}

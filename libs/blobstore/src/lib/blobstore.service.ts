@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { publishCommitted, type Bus } from '@berth/bus';
+import {
+  BlobDeleted,
+  BlobMounted,
+  BlobPushed,
+  eventEnvelope,
+  type CompleteUpload,
+  type DomainEvent,
+  type EventContract,
+  type RequestOf,
+  type UploadSession,
+} from '@berth/contracts';
+import { DigestHasher, OciError, digestAlgorithm, parseDigest, type Digest } from '@berth/oci';
+import { BlobLayout, PathNotFoundError, type StorageDriver } from '@berth/storage';
+import type { Logger } from 'pino';
+import type { BlobRepository, UploadChunk } from './blob.repository';
+
+/**
+ * The blob lifecycle: upload sessions, verified commits into content-addressed storage, links of
+ * blobs into repositories, cross-repository mounts and the sweep of abandoned uploads. Blob bytes
+ * move only between storage objects here; they never cross the bus.
+ */
+export class BlobstoreService {
+  constructor(
+    private readonly blobs: BlobRepository,
+    private readonly storage: StorageDriver,
+    private readonly bus: Bus,
+    private readonly logger: Logger,
+    private readonly uploadTtlMs: number,
+  ) {}
+
+  /** The size of a blob in a repository; `BLOB_UNKNOWN` if it is not there. */
+  async stat(repository: string, digest: string): Promise<{ digest: string; size: number }> {
+    const size = await this.blobs.linkedSize(repository, digest);
+    if (size === null) throw new OciError('BLOB_UNKNOWN', `blob unknown: ${digest}`, { digest });
+    return { digest, size };
+  }
+
+  /** Unlinks a blob from a repository; the bytes stay for other repositories (and GC). */
+  async delete(repository: string, digest: string, requestId: string | null): Promise<{ deleted: true }> {
+    if (!(await this.blobs.unlink(repository, digest))) {
+      throw new OciError('BLOB_UNKNOWN', `blob unknown: ${digest}`, { digest });
+    }
+    await this.emit(BlobDeleted, { ...eventEnvelope(repository, requestId), digest });
+    return { deleted: true };
+  }
+
+  /** Links a blob of `from` into `repository`, if `from` has it. */
+  async mount(
+    repository: string,
+    from: string,
+    digest: string,
+    requestId: string | null,
+  ): Promise<{ mounted: boolean; size: number | null }> {
+    const size = await this.blobs.linkedSize(from, digest);
+    if (size === null) return { mounted: false, size: null };
+    await this.blobs.link(repository, digest, size);
+    await this.emit(BlobMounted, { ...eventEnvelope(repository, requestId), digest, size, from });
+    return { mounted: true, size };
+  }
+
+  /** Opens an upload session. */
+  start(repository: string): Promise<UploadSession> {
+    return this.blobs.createSession(randomUUID(), repository);
+  }
+
+  /** Reads a live session of the repository. */
+  session(repository: string, id: string): Promise<UploadSession> {
+    return this.blobs.session(repository, id);
+  }
+
+  /** Records a chunk already written to storage under the session's chunk directory. */
+  append(repository: string, id: string, chunk: UploadChunk): Promise<UploadSession> {
+    if (!chunk.path.startsWith(`${BlobLayout.uploadChunks(id)}/`)) {
+      throw new OciError('BLOB_UPLOAD_INVALID', 'chunk path outside its upload');
+    }
+    return this.blobs.appendChunk(repository, id, chunk);
+  }
+
+  /**
+   * Completes an upload: verifies its bytes against the claimed digest, moves them to their
+   * content-addressed place (unless an identical blob is there already) and links the blob into
+   * the repository. The session ends whatever happens; on a mismatch nothing is stored.
+   */
+  async complete(request: RequestOf<typeof CompleteUpload>): Promise<{ digest: string; size: number }> {
+    const { repository, id, requestId } = request;
+    const digest = parseDigest(request.digest);
+    const claimed = await this.blobs.claim(repository, id);
+    try {
+      const size = contiguousSize(claimed.chunks);
+      const source = await this.verifiedSource(id, digest, claimed.chunks, request.computedDigest);
+      const target = BlobLayout.blobData(digest);
+      if (!(await this.exists(target))) {
+        if (source === null) await this.storage.putContent(target, new Uint8Array());
+        else await this.storage.move(source, target);
+      }
+      await this.blobs.link(repository, digest, size);
+      await this.emit(BlobPushed, { ...eventEnvelope(repository, requestId), digest, size });
+      return { digest, size };
+    } finally {
+      await this.removeUpload(id);
+    }
+  }
+
+  /** Cancels an upload and deletes its chunks. */
+  async cancel(repository: string, id: string): Promise<{ cancelled: true }> {
+    await this.blobs.claim(repository, id);
+    await this.removeUpload(id);
+    return { cancelled: true };
+  }
+
+  /**
+   * Ends abandoned uploads: sessions untouched past the TTL, and upload directories without a
+   * session (a crash between writing a chunk and recording it) once they are older than the TTL.
+   */
+  async sweep(): Promise<number> {
+    const expired = await this.blobs.expire();
+    for (const id of expired) await this.removeUpload(id);
+    let orphans = 0;
+    let dirs: string[];
+    try {
+      dirs = await this.storage.list('/uploads');
+    } catch (error) {
+      if (error instanceof PathNotFoundError) return expired.length;
+      throw error;
+    }
+    const ids = dirs.map((dir) => dir.slice(dir.lastIndexOf('/') + 1));
+    const live = await this.blobs.existingSessions(ids);
+    for (const id of ids) {
+      if (live.has(id) || !(await this.olderThanTtl(BlobLayout.uploadDir(id)))) continue;
+      await this.removeUpload(id);
+      orphans++;
+    }
+    return expired.length + orphans;
+  }
+
+  /**
+   * Returns the storage path whose bytes are verified to match `digest` (null for an empty blob),
+   * assembling several chunks into one object first. The gateway's `computedDigest` is trusted
+   * when it hashed every byte with the same algorithm; otherwise the bytes are read back and hashed.
+   */
+  private async verifiedSource(
+    id: string,
+    digest: Digest,
+    chunks: readonly UploadChunk[],
+    computedDigest: string | null,
+  ): Promise<string | null> {
+    const trusted =
+      computedDigest !== null && digestAlgorithm(parseDigest(computedDigest)) === digestAlgorithm(digest);
+    const hasher = trusted ? null : new DigestHasher(digestAlgorithm(digest));
+    let source: string | null;
+    if (chunks.length === 0) {
+      source = null;
+    } else if (chunks.length === 1 && chunks[0]) {
+      source = chunks[0].path;
+      if (hasher) for await (const _ of this.concatenate(chunks, hasher)); // read only to hash
+    } else {
+      source = BlobLayout.uploadAssembled(id);
+      await this.storage.write(source, Readable.from(this.concatenate(chunks, hasher)));
+    }
+    const actual = hasher ? hasher.digest() : computedDigest;
+    if (actual !== digest) {
+      throw new OciError('DIGEST_INVALID', 'provided digest did not match uploaded content', {
+        expected: digest,
+        actual,
+      });
+    }
+    return source;
+  }
+
+  /** Streams the chunks in order, feeding the hasher on the way when there is one. */
+  private async *concatenate(
+    chunks: readonly UploadChunk[],
+    hasher: DigestHasher | null,
+  ): AsyncGenerator<Buffer> {
+    for (const chunk of chunks) {
+      for await (const piece of await this.storage.reader(chunk.path)) {
+        hasher?.update(piece as Buffer);
+        yield piece as Buffer;
+      }
+    }
+  }
+
+  private async exists(path: string): Promise<boolean> {
+    try {
+      await this.storage.stat(path);
+      return true;
+    } catch (error) {
+      if (error instanceof PathNotFoundError) return false;
+      throw error;
+    }
+  }
+
+  private async olderThanTtl(dir: string): Promise<boolean> {
+    const cutoff = Date.now() - this.uploadTtlMs;
+    for await (const file of this.storage.walk(dir)) if (file.modifiedAt.getTime() > cutoff) return false;
+    return true;
+  }
+
+  private async removeUpload(id: string): Promise<void> {
+    try {
+      await this.storage.delete(BlobLayout.uploadDir(id));
+    } catch (error) {
+      // Leftovers are swept later; the request's outcome does not depend on them.
+      this.logger.warn({ err: error, upload: id }, 'could not delete upload data');
+    }
+  }
+
+  private emit<P extends DomainEvent>(contract: EventContract<P>, payload: P): Promise<void> {
+    return publishCommitted(this.bus, this.logger, contract, payload);
+  }
+}
+
+function contiguousSize(chunks: readonly UploadChunk[]): number {
+  let expected = 0;
+  for (const chunk of chunks) {
+    if (chunk.offset !== expected)
+      throw new OciError('BLOB_UPLOAD_INVALID', 'upload chunks are not contiguous');
+    expected += chunk.size;
+  }
+  return expected;
+}

@@ -1,0 +1,5 @@
+export * from './lib/bus';
+export * from './lib/rpc-envelope';
+export * from './lib/in-process.bus';
+export * from './lib/nats.bus';
+export * from './lib/publish-committed';

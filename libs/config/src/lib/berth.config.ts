@@ -1,0 +1,241 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const seconds = z.coerce.number().int().positive();
+const bool = z.union([
+  z.boolean(),
+  z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
+]);
+
+const schema = z.object({
+  dataDir: z.string().min(1).default('./data'),
+  http: z
+    .object({
+      host: z.string().min(1).default('0.0.0.0'),
+      port: port.default(5000),
+      /** Redirect blob GETs to the storage's presigned URL when the driver offers one. */
+      redirectBlobs: bool.default(false),
+    })
+    .prefault({}),
+  log: z
+    .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .prefault({}),
+  database: z
+    .object({
+      /** A PostgreSQL URL; unset means the embedded PGlite under `<dataDir>/pg`. */
+      url: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    })
+    .prefault({}),
+  bus: z
+    .object({
+      kind: z.enum(['in-process', 'nats']).default('in-process'),
+      natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
+      namespace: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]*$/)
+        .default(''),
+    })
+    .prefault({}),
+  storage: z
+    .object({
+      driver: z.enum(['filesystem', 's3']).default('filesystem'),
+      /** Filesystem root; defaults to `<dataDir>/blobs`. */
+      root: z.string().min(1).optional(),
+      s3: z
+        .object({
+          endpoint: z.url().optional(),
+          region: z.string().min(1).default('us-east-1'),
+          bucket: z.string().min(3).optional(),
+          accessKey: z.string().min(1).optional(),
+          secretKey: z.string().min(1).optional(),
+          prefix: z.string().default(''),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  uploads: z
+    .object({
+      /** An upload session untouched for this long is abandoned and swept. */
+      ttlSeconds: seconds.default(24 * 3600),
+      sweepIntervalSeconds: seconds.default(600),
+    })
+    .prefault({}),
+  cache: z
+    .object({
+      /** How many resolved manifest references each metadata instance keeps in memory. */
+      manifestEntries: z.coerce.number().int().nonnegative().default(10_000),
+      /** How many manifest bodies each gateway keeps in memory (they are immutable). */
+      manifestBodies: z.coerce.number().int().nonnegative().default(2_000),
+    })
+    .prefault({}),
+});
+
+type Parsed = z.infer<typeof schema>;
+
+/** Berth's whole configuration, validated. Every service reads the parts it needs. */
+export interface BerthConfig {
+  readonly dataDir: string;
+  readonly http: Parsed['http'];
+  readonly log: Parsed['log'];
+  readonly database: { readonly url: string | null; readonly embeddedDir: string };
+  readonly bus: Parsed['bus'];
+  readonly storage:
+    | { readonly driver: 'filesystem'; readonly root: string }
+    | {
+        readonly driver: 's3';
+        readonly endpoint: string;
+        readonly region: string;
+        readonly bucket: string;
+        readonly accessKey: string;
+        readonly secretKey: string;
+        readonly prefix: string;
+      };
+  readonly uploads: Parsed['uploads'];
+  readonly cache: Parsed['cache'];
+}
+
+/**
+ * Each environment variable and the configuration key it sets. Environment wins over the YAML
+ * file named by `BERTH_CONFIG`.
+ */
+export const ENVIRONMENT_KEYS: Readonly<Record<string, readonly string[]>> = {
+  BERTH_DATA_DIR: ['dataDir'],
+  BERTH_HTTP_HOST: ['http', 'host'],
+  BERTH_HTTP_PORT: ['http', 'port'],
+  BERTH_HTTP_REDIRECT_BLOBS: ['http', 'redirectBlobs'],
+  BERTH_LOG_LEVEL: ['log', 'level'],
+  BERTH_DATABASE_URL: ['database', 'url'],
+  BERTH_BUS: ['bus', 'kind'],
+  BERTH_NATS_URL: ['bus', 'natsUrl'],
+  BERTH_NATS_NAMESPACE: ['bus', 'namespace'],
+  BERTH_STORAGE_DRIVER: ['storage', 'driver'],
+  BERTH_STORAGE_ROOT: ['storage', 'root'],
+  BERTH_S3_ENDPOINT: ['storage', 's3', 'endpoint'],
+  BERTH_S3_REGION: ['storage', 's3', 'region'],
+  BERTH_S3_BUCKET: ['storage', 's3', 'bucket'],
+  BERTH_S3_ACCESS_KEY: ['storage', 's3', 'accessKey'],
+  BERTH_S3_SECRET_KEY: ['storage', 's3', 'secretKey'],
+  BERTH_S3_PREFIX: ['storage', 's3', 'prefix'],
+  BERTH_UPLOAD_TTL_SECONDS: ['uploads', 'ttlSeconds'],
+  BERTH_UPLOAD_SWEEP_INTERVAL_SECONDS: ['uploads', 'sweepIntervalSeconds'],
+  BERTH_CACHE_MANIFEST_ENTRIES: ['cache', 'manifestEntries'],
+  BERTH_CACHE_MANIFEST_BODIES: ['cache', 'manifestBodies'],
+};
+
+const SECRET_KEYS = new Set(['secretKey', 'accessKey', 'url']);
+
+/** The configuration was invalid; `problems` names every bad key at once. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/**
+ * Reads and validates the configuration from the environment and the optional YAML file named by
+ * `BERTH_CONFIG`. Throws {@link ConfigError} listing every bad or unknown key; callers exit
+ * non-zero with it. This is the only place that reads `process.env`.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
+  const problems: string[] = [];
+  let raw: Record<string, unknown> = {};
+  const file = env['BERTH_CONFIG'];
+  if (file !== undefined && file !== '') {
+    try {
+      const parsed: unknown = parseYaml(readFileSync(file, 'utf8'));
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed))
+        raw = parsed as Record<string, unknown>;
+      else if (parsed !== null && parsed !== undefined)
+        problems.push(`BERTH_CONFIG (${file}): must be a YAML mapping`);
+    } catch (error) {
+      problems.push(`BERTH_CONFIG (${file}): ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('BERTH_') || name === 'BERTH_CONFIG') continue;
+    const path = ENVIRONMENT_KEYS[name];
+    const value = env[name];
+    if (value === undefined) continue;
+    if (!path) {
+      // Unknown BERTH_* keys are most likely typos; other services' keys are listed here too.
+      if (!isKnownForeignKey(name)) problems.push(`${name}: unknown setting`);
+      continue;
+    }
+    if (value !== '') setPath(raw, path, value);
+  }
+  problems.push(...s3Problems(raw));
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const key = issue.path.join('.');
+      const envName = Object.entries(ENVIRONMENT_KEYS).find(([, p]) => p.join('.') === key)?.[0];
+      problems.push(`${key}${envName ? ` (${envName})` : ''}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  const config = result.data;
+  const dataDir = resolve(config.dataDir);
+  const s3 = config.storage.s3;
+  return {
+    dataDir,
+    http: config.http,
+    log: config.log,
+    database: { url: config.database.url ?? null, embeddedDir: resolve(dataDir, 'pg') },
+    bus: config.bus,
+    storage:
+      config.storage.driver === 'filesystem'
+        ? { driver: 'filesystem', root: resolve(config.storage.root ?? resolve(dataDir, 'blobs')) }
+        : {
+            driver: 's3',
+            endpoint: s3.endpoint ?? '',
+            region: s3.region,
+            bucket: s3.bucket ?? '',
+            accessKey: s3.accessKey ?? '',
+            secretKey: s3.secretKey ?? '',
+            prefix: s3.prefix,
+          },
+    uploads: config.uploads,
+    cache: config.cache,
+  };
+}
+
+/** The configuration with secrets replaced, for logs. */
+export function redactConfig(config: BerthConfig): unknown {
+  return JSON.parse(
+    JSON.stringify(config, (key, value: unknown) =>
+      SECRET_KEYS.has(key) && typeof value === 'string' ? '***' : value,
+    ),
+  );
+}
+
+/** Settings read by tooling around Berth rather than by the services. */
+function isKnownForeignKey(name: string): boolean {
+  return name.startsWith('BERTH_TEST_') || name.startsWith('BERTH_BENCH_');
+}
+
+/** S3 settings that the S3 driver needs; checked apart so they are reported with every other problem. */
+function s3Problems(raw: Record<string, unknown>): string[] {
+  const storage = raw['storage'] as { driver?: unknown; s3?: Record<string, unknown> } | undefined;
+  if (storage?.driver !== 's3') return [];
+  return (['endpoint', 'bucket', 'accessKey', 'secretKey'] as const)
+    .filter((key) => storage.s3?.[key] === undefined)
+    .map((key) => {
+      const envName =
+        Object.entries(ENVIRONMENT_KEYS).find(([, p]) => p.join('.') === `storage.s3.${key}`)?.[0] ?? '';
+      return `storage.s3.${key} (${envName}): is required when storage.driver is s3`;
+    });
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: string): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (next === null || typeof next !== 'object') node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] ?? ''] = value;
+}

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { rpc } from './contract';
+
+const digest = z.string().regex(/^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/);
+const repository = z.string().min(1).max(255);
+const uploadId = z.uuid();
+
+/** The state of an upload session, kept in the database so any gateway replica can continue it. */
+export const uploadSession = z.object({
+  id: uploadId,
+  repository,
+  /** Bytes received so far; the next chunk must start here. */
+  offset: z.number().int().nonnegative(),
+  startedAt: z.string(),
+});
+export type UploadSession = z.infer<typeof uploadSession>;
+
+/** Size of a blob linked into a repository (`BLOB_UNKNOWN` otherwise). */
+export const StatBlob = rpc(
+  'berth.rpc.blobstore.blob.stat.v1',
+  z.object({ repository, digest }),
+  z.object({ digest, size: z.number().int().nonnegative() }),
+);
+
+/** Unlinks a blob from a repository (`BLOB_UNKNOWN` if it was not linked). */
+export const DeleteBlob = rpc(
+  'berth.rpc.blobstore.blob.delete.v1',
+  z.object({ repository, digest, requestId: z.string().nullable() }),
+  z.object({ deleted: z.literal(true) }),
+);
+
+/** Links a blob of repository `from` into `repository`; `mounted: false` when `from` lacks it. */
+export const MountBlob = rpc(
+  'berth.rpc.blobstore.blob.mount.v1',
+  z.object({ repository, from: repository, digest, requestId: z.string().nullable() }),
+  z.object({ mounted: z.boolean(), size: z.number().int().nonnegative().nullable() }),
+);
+
+/** Opens an upload session. */
+export const StartUpload = rpc(
+  'berth.rpc.blobstore.upload.start.v1',
+  z.object({ repository }),
+  uploadSession,
+);
+
+/** Reads an upload session (`BLOB_UPLOAD_UNKNOWN` if absent, expired or of another repository). */
+export const GetUpload = rpc(
+  'berth.rpc.blobstore.upload.get.v1',
+  z.object({ repository, id: uploadId }),
+  uploadSession,
+);
+
+/**
+ * Records a chunk the gateway has written to storage at `path`. Succeeds only if the session's
+ * offset is still `offset` (optimistic concurrency); otherwise `RANGE_INVALID` and the gateway
+ * deletes its chunk.
+ */
+export const AppendUploadChunk = rpc(
+  'berth.rpc.blobstore.upload.append.v1',
+  z.object({
+    repository,
+    id: uploadId,
+    offset: z.number().int().nonnegative(),
+    size: z.number().int().positive(),
+    path: z.string(),
+  }),
+  uploadSession,
+);
+
+/**
+ * Completes an upload: verifies the content against `digest` (using `computedDigest` when the
+ * gateway hashed every byte itself, else by reading the chunks back), moves it to its
+ * content-addressed place and links it into the repository. `DIGEST_INVALID` on mismatch, and the
+ * session is closed either way.
+ */
+export const CompleteUpload = rpc(
+  'berth.rpc.blobstore.upload.complete.v1',
+  z.object({
+    repository,
+    id: uploadId,
+    digest,
+    computedDigest: digest.nullable(),
+    requestId: z.string().nullable(),
+  }),
+  z.object({ digest, size: z.number().int().nonnegative() }),
+  // Re-hashing a large upload that arrived through several gateways reads every byte back.
+  { timeoutMs: 30 * 60_000 },
+);
+
+/** Cancels an upload session and deletes its chunks. */
+export const CancelUpload = rpc(
+  'berth.rpc.blobstore.upload.cancel.v1',
+  z.object({ repository, id: uploadId }),
+  z.object({ cancelled: z.literal(true) }),
+);

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { broadcast, rpc } from './contract';
+
+const digest = z.string().regex(/^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/);
+const repository = z.string().min(1).max(255);
+
+/** What the gateway needs to serve a manifest. */
+export const manifestInfo = z.object({
+  digest,
+  mediaType: z.string(),
+  size: z.number().int().nonnegative(),
+  subjectDigest: digest.nullable(),
+});
+export type ManifestInfo = z.infer<typeof manifestInfo>;
+
+/** Resolves a tag or digest in a repository to a manifest (`MANIFEST_UNKNOWN` otherwise). */
+export const ResolveManifest = rpc(
+  'berth.rpc.metadata.manifest.resolve.v1',
+  z.object({ repository, reference: z.string() }),
+  manifestInfo,
+);
+
+const descriptorRef = z.object({ digest, mediaType: z.string(), size: z.number().int().nonnegative() });
+
+/**
+ * Records a manifest whose bytes the gateway has already stored by digest, and points tags at it.
+ * Fails with `MANIFEST_BLOB_UNKNOWN` when a referenced blob or child manifest is not in the
+ * repository. The push event is emitted here, when the record commits.
+ */
+export const PutManifest = rpc(
+  'berth.rpc.metadata.manifest.put.v1',
+  z.object({
+    repository,
+    digest,
+    mediaType: z.string(),
+    size: z.number().int().nonnegative(),
+    artifactType: z.string().nullable(),
+    tags: z.array(z.string()),
+    blobs: z.array(descriptorRef),
+    manifests: z.array(descriptorRef),
+    subjectDigest: digest.nullable(),
+    annotations: z.record(z.string(), z.string()).nullable(),
+    requestId: z.string().nullable(),
+  }),
+  z.object({ created: z.boolean() }),
+);
+
+/**
+ * Deletes a tag (reference is a tag) or a manifest with all its tags (reference is a digest).
+ * `MANIFEST_UNKNOWN` when there is nothing to delete.
+ */
+export const DeleteManifest = rpc(
+  'berth.rpc.metadata.manifest.delete.v1',
+  z.object({ repository, reference: z.string(), requestId: z.string().nullable() }),
+  z.object({ deleted: z.literal(true) }),
+);
+
+/** One page of a repository's tags in lexical order (`NAME_UNKNOWN` for an unknown repository). */
+export const ListTags = rpc(
+  'berth.rpc.metadata.tags.list.v1',
+  z.object({ repository, limit: z.number().int().nonnegative(), last: z.string().nullable() }),
+  z.object({ tags: z.array(z.string()), more: z.boolean() }),
+);
+
+/** One page of repository names in lexical order. */
+export const ListRepositories = rpc(
+  'berth.rpc.metadata.catalog.v1',
+  z.object({ limit: z.number().int().nonnegative(), last: z.string().nullable() }),
+  z.object({ repositories: z.array(z.string()), more: z.boolean() }),
+);
+
+/** A referrer as it appears in the referrers index. */
+export const referrerDescriptor = z.object({
+  mediaType: z.string(),
+  digest,
+  size: z.number().int().nonnegative(),
+  artifactType: z.string().optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+export type ReferrerDescriptor = z.infer<typeof referrerDescriptor>;
+
+/** The manifests whose `subject` is the given digest, optionally filtered by artifact type. */
+export const ListReferrers = rpc(
+  'berth.rpc.metadata.referrers.list.v1',
+  z.object({ repository, digest, artifactType: z.string().nullable() }),
+  z.object({ referrers: z.array(referrerDescriptor) }),
+);
+
+/** Tells every metadata instance that a repository's manifests or tags changed. */
+export const RepositoryChanged = broadcast(
+  'berth.cast.metadata.repository-changed.v1',
+  z.object({ repository }),
+);

@@ -1,0 +1,2 @@
+export * from './lib/gateway.module';
+export * from './lib/route';

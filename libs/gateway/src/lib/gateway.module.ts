@@ -1,0 +1,30 @@
+import { Module } from '@nestjs/common';
+import type { BerthConfig } from '@berth/config';
+import { CONFIG } from '@berth/server';
+import { BlobsHandler } from './blobs.handler';
+import { DistributionController } from './distribution.controller';
+import { ListingsHandler } from './listings.handler';
+import { ManifestBodies } from './manifest-bodies';
+import { ManifestsHandler } from './manifests.handler';
+import { OciErrorFilter } from './oci-error.filter';
+import { UploadHashes } from './upload-hashes';
+import { UploadsHandler } from './uploads.handler';
+
+/** The HTTP edge: the OCI Distribution API, speaking to metadata and blobstore over the bus. */
+@Module({
+  controllers: [DistributionController],
+  providers: [
+    BlobsHandler,
+    UploadsHandler,
+    ManifestsHandler,
+    ListingsHandler,
+    OciErrorFilter,
+    { provide: UploadHashes, useFactory: () => new UploadHashes() },
+    {
+      provide: ManifestBodies,
+      inject: [CONFIG],
+      useFactory: (config: BerthConfig) => new ManifestBodies(config.cache.manifestBodies),
+    },
+  ],
+})
+export class GatewayModule {}

@@ -1,0 +1,8 @@
+import { LruCache } from '@berth/cache';
+
+/**
+ * Manifest bodies by digest, in memory. Content addressing makes them immutable, so an entry
+ * never goes stale: whether a repository still holds the manifest is asked of metadata on every
+ * request; only the bytes come from here.
+ */
+export class ManifestBodies extends LruCache<string, Buffer> {}

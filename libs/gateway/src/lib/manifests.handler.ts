@@ -1,0 +1,150 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Bus } from '@berth/bus';
+import { DeleteManifest, PutManifest, ResolveManifest } from '@berth/contracts';
+import {
+  MAX_MANIFEST_BYTES,
+  OciError,
+  digestAlgorithm,
+  digestOf,
+  parseDigest,
+  parseManifest,
+  parseReference,
+  parseTag,
+  type RepositoryName,
+} from '@berth/oci';
+import { STORAGE } from '@berth/server';
+import { BlobLayout, PathNotFoundError, type StorageDriver } from '@berth/storage';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { header, queryParams, requestId, sendEmpty } from './http';
+import { ManifestBodies } from './manifest-bodies';
+
+/** Manifests: `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`. */
+@Injectable()
+export class ManifestsHandler {
+  constructor(
+    private readonly bus: Bus,
+    @Inject(STORAGE) private readonly storage: StorageDriver,
+    private readonly bodies: ManifestBodies,
+  ) {}
+
+  /** Serves a manifest byte for byte, with the media type it was pushed with. */
+  async get(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    name: RepositoryName,
+    reference: string,
+  ): Promise<void> {
+    parseReference(reference);
+    const info = await this.bus.request(ResolveManifest, { repository: name, reference });
+    const etag = `"${info.digest}"`;
+    reply
+      .header('content-type', info.mediaType)
+      .header('docker-content-digest', info.digest)
+      .header('etag', etag)
+      .header('content-length', String(info.size));
+    if (header(request, 'if-none-match') === etag) {
+      await reply.code(304).send();
+      return;
+    }
+    if (request.method === 'HEAD') {
+      await reply.code(200).send();
+      return;
+    }
+    await reply.code(200).send(await this.body(info.digest));
+  }
+
+  /**
+   * Stores a manifest: validates it, checks its digest when pushed by digest, writes its bytes by
+   * digest, then records it (metadata checks that what it references is in the repository) and
+   * points the tags at it: the reference if it is a tag, plus every `?tag=`.
+   */
+  async put(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    name: RepositoryName,
+    rawReference: string,
+  ): Promise<void> {
+    const reference = parseReference(rawReference);
+    const tags = queryParams(request, 'tag').map(parseTag);
+    if (reference.kind === 'tag') tags.unshift(reference.tag);
+    const bytes = await readBody(request);
+    const manifest = parseManifest(bytes, header(request, 'content-type'));
+    const digest = digestOf(
+      bytes,
+      reference.kind === 'digest' ? digestAlgorithm(reference.digest) : 'sha256',
+    );
+    if (reference.kind === 'digest' && reference.digest !== digest) {
+      throw new OciError('DIGEST_INVALID', 'manifest digest does not match its content', {
+        expected: reference.digest,
+        actual: digest,
+      });
+    }
+    await this.storage.putContent(BlobLayout.blobData(digest), bytes);
+    this.bodies.set(digest, bytes);
+    const descriptor = (d: { digest: string; mediaType: string; size: number }) => ({
+      digest: d.digest,
+      mediaType: d.mediaType,
+      size: d.size,
+    });
+    await this.bus.request(PutManifest, {
+      repository: name,
+      digest,
+      mediaType: manifest.mediaType,
+      size: bytes.length,
+      artifactType: manifest.artifactType,
+      tags: [...new Set(tags)],
+      blobs: manifest.blobs.map(descriptor),
+      manifests: manifest.manifests.map(descriptor),
+      subjectDigest: manifest.subject?.digest ?? null,
+      annotations: manifest.annotations,
+      requestId: requestId(request),
+    });
+    reply.header('location', `/v2/${name}/manifests/${digest}`).header('docker-content-digest', digest);
+    if (manifest.subject) reply.header('oci-subject', manifest.subject.digest);
+    await sendEmpty(reply, 201);
+  }
+
+  /** Deletes a tag, or a manifest by digest with all its tags (202). */
+  async delete(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    name: RepositoryName,
+    reference: string,
+  ): Promise<void> {
+    parseReference(reference);
+    await this.bus.request(DeleteManifest, { repository: name, reference, requestId: requestId(request) });
+    await sendEmpty(reply, 202);
+  }
+
+  private async body(digest: string): Promise<Buffer> {
+    const cached = this.bodies.get(digest);
+    if (cached) return cached;
+    try {
+      const bytes = await this.storage.getContent(BlobLayout.blobData(parseDigest(digest)));
+      this.bodies.set(digest, bytes);
+      return bytes;
+    } catch (error) {
+      if (error instanceof PathNotFoundError)
+        throw new OciError('MANIFEST_UNKNOWN', `manifest bytes missing: ${digest}`);
+      throw error;
+    }
+  }
+}
+
+/** Reads a manifest body, refusing more than {@link MAX_MANIFEST_BYTES} with `MANIFEST_TOO_LARGE` (413). */
+async function readBody(request: FastifyRequest): Promise<Buffer> {
+  const tooLarge = () =>
+    new OciError('MANIFEST_TOO_LARGE', `manifest exceeds ${MAX_MANIFEST_BYTES} bytes`, {
+      limit: MAX_MANIFEST_BYTES,
+    });
+  const declared = header(request, 'content-length');
+  if (declared !== undefined && Number(declared) > MAX_MANIFEST_BYTES) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request.raw) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_MANIFEST_BYTES) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

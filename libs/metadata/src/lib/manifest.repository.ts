@@ -1,0 +1,242 @@
+import type { ManifestInfo, ReferrerDescriptor } from '@berth/contracts';
+import { Prisma, type PrismaClient } from '@berth/db';
+import { OciError } from '@berth/oci';
+
+type Tx = Prisma.TransactionClient;
+
+/** A manifest to record, with what it references. */
+export interface NewManifest {
+  readonly repository: string;
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+  readonly artifactType: string | null;
+  readonly subjectDigest: string | null;
+  readonly annotations: Readonly<Record<string, string>> | null;
+  readonly blobDigests: readonly string[];
+  readonly manifestDigests: readonly string[];
+  readonly tags: readonly string[];
+}
+
+/** One page of names. */
+export interface NamePage {
+  readonly names: string[];
+  readonly more: boolean;
+}
+
+interface ManifestRow {
+  digest: string;
+  media_type: string;
+  size: number;
+  subject_digest: string | null;
+}
+
+/**
+ * Manifests, tags and repositories in PostgreSQL. Every query is scoped by repository name; the
+ * name-to-id join happens inside the query, so a request costs one round trip.
+ */
+export class ManifestRepository {
+  constructor(private readonly db: PrismaClient) {}
+
+  /** Finds a manifest by digest in a repository. */
+  async findByDigest(repository: string, digest: string): Promise<ManifestInfo | null> {
+    const rows = await this.db.$queryRaw<ManifestRow[]>`
+      SELECT m.digest, m.media_type, m.size, m.subject_digest
+      FROM manifest m JOIN repository r ON r.id = m.repository_id
+      WHERE r.name = ${repository} AND m.digest = ${digest}`;
+    return toInfo(rows[0]);
+  }
+
+  /** Finds the manifest a tag points at. */
+  async findByTag(repository: string, tag: string): Promise<ManifestInfo | null> {
+    const rows = await this.db.$queryRaw<ManifestRow[]>`
+      SELECT m.digest, m.media_type, m.size, m.subject_digest
+      FROM tag t
+      JOIN repository r ON r.id = t.repository_id
+      JOIN manifest m ON m.id = t.manifest_id
+      WHERE r.name = ${repository} AND t.name = ${tag}`;
+    return toInfo(rows[0]);
+  }
+
+  /**
+   * Records a manifest and points its tags at it, in one transaction. Throws
+   * `MANIFEST_BLOB_UNKNOWN` naming what is missing from the repository. Returns whether the
+   * manifest was new in the repository.
+   */
+  async save(manifest: NewManifest): Promise<boolean> {
+    return this.db.$transaction(async (tx) => {
+      const repositoryId = await upsertRepository(tx, manifest.repository);
+      await assertPresent(tx, repositoryId, manifest);
+      const inserted = await tx.$queryRaw<{ id: bigint }[]>`
+        INSERT INTO manifest (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations)
+        VALUES (${repositoryId}, ${manifest.digest}, ${manifest.mediaType}, ${manifest.size}, ${manifest.artifactType},
+                ${manifest.subjectDigest}, ${manifest.annotations === null ? null : JSON.stringify(manifest.annotations)}::jsonb)
+        ON CONFLICT (repository_id, digest) DO NOTHING
+        RETURNING id`;
+      let manifestId = inserted[0]?.id;
+      const created = manifestId !== undefined;
+      if (manifestId === undefined) {
+        const existing = await tx.$queryRaw<{ id: bigint }[]>`
+          SELECT id FROM manifest WHERE repository_id = ${repositoryId} AND digest = ${manifest.digest}`;
+        manifestId = existing[0]?.id;
+        if (manifestId === undefined) throw new OciError('UNKNOWN', 'manifest vanished during push');
+      } else {
+        const kinds = [
+          ...manifest.blobDigests.map(() => 'blob'),
+          ...manifest.manifestDigests.map(() => 'manifest'),
+        ];
+        const digests = [...manifest.blobDigests, ...manifest.manifestDigests];
+        if (digests.length > 0) {
+          await tx.$executeRaw`
+            INSERT INTO manifest_reference (manifest_id, kind, digest)
+            SELECT ${manifestId}, k, d FROM unnest(${kinds}::text[], ${digests}::text[]) AS x(k, d)
+            ON CONFLICT DO NOTHING`;
+        }
+      }
+      if (manifest.tags.length > 0) {
+        await tx.$executeRaw`
+          INSERT INTO tag (repository_id, name, manifest_id, updated_at)
+          SELECT ${repositoryId}, t, ${manifestId}, now() FROM unnest(${[...manifest.tags]}::text[]) AS x(t)
+          ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = EXCLUDED.manifest_id, updated_at = now()`;
+      }
+      return created;
+    });
+  }
+
+  /** Deletes a tag; returns the digest it pointed at, or null if there was no such tag. */
+  async deleteTag(repository: string, tag: string): Promise<string | null> {
+    const rows = await this.db.$queryRaw<{ digest: string }[]>`
+      DELETE FROM tag t USING repository r, manifest m
+      WHERE r.id = t.repository_id AND m.id = t.manifest_id AND r.name = ${repository} AND t.name = ${tag}
+      RETURNING m.digest`;
+    return rows[0]?.digest ?? null;
+  }
+
+  /** Deletes a manifest with its tags; returns the tags, or null if there was no such manifest. */
+  async deleteManifest(repository: string, digest: string): Promise<string[] | null> {
+    return this.db.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<{ id: bigint }[]>`
+        SELECT m.id FROM manifest m JOIN repository r ON r.id = m.repository_id
+        WHERE r.name = ${repository} AND m.digest = ${digest}
+        FOR UPDATE OF m`;
+      const id = rows[0]?.id;
+      if (id === undefined) return null;
+      // Tags cascade with the manifest; the event still wants their names.
+      const tags = await tx.$queryRaw<{ name: string }[]>`SELECT name FROM tag WHERE manifest_id = ${id}`;
+      await tx.$executeRaw`DELETE FROM manifest WHERE id = ${id}`;
+      return tags.map((tag) => tag.name);
+    });
+  }
+
+  /** A page of a repository's tags in byte order, or null if the repository is unknown. */
+  async listTags(repository: string, limit: number, last: string | null): Promise<NamePage | null> {
+    const repo = await this.db.$queryRaw<
+      { id: number }[]
+    >`SELECT id FROM repository WHERE name = ${repository}`;
+    const repositoryId = repo[0]?.id;
+    if (repositoryId === undefined) return null;
+    if (limit === 0) return { names: [], more: false };
+    const rows = await this.db.$queryRaw<{ name: string }[]>`
+      SELECT name FROM tag
+      WHERE repository_id = ${repositoryId} AND (${last}::text IS NULL OR name > ${last}::text)
+      ORDER BY name LIMIT ${limit + 1}`;
+    return page(
+      rows.map((row) => row.name),
+      limit,
+    );
+  }
+
+  /** A page of repository names in byte order. */
+  async listRepositories(limit: number, last: string | null): Promise<NamePage> {
+    if (limit === 0) return { names: [], more: false };
+    const rows = await this.db.$queryRaw<{ name: string }[]>`
+      SELECT name FROM repository
+      WHERE ${last}::text IS NULL OR name > ${last}::text
+      ORDER BY name LIMIT ${limit + 1}`;
+    return page(
+      rows.map((row) => row.name),
+      limit,
+    );
+  }
+
+  /** The manifests of a repository whose subject is `digest`, optionally of one artifact type. */
+  async listReferrers(
+    repository: string,
+    digest: string,
+    artifactType: string | null,
+  ): Promise<ReferrerDescriptor[]> {
+    const rows = await this.db.$queryRaw<
+      {
+        digest: string;
+        media_type: string;
+        size: number;
+        artifact_type: string | null;
+        annotations: unknown;
+      }[]
+    >`
+      SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
+      FROM manifest m JOIN repository r ON r.id = m.repository_id
+      WHERE r.name = ${repository} AND m.subject_digest = ${digest}
+        AND (${artifactType}::text IS NULL OR m.artifact_type = ${artifactType}::text)
+      ORDER BY m.created_at, m.id`;
+    return rows.map((row) => {
+      const descriptor: ReferrerDescriptor = {
+        mediaType: row.media_type,
+        digest: row.digest,
+        size: row.size,
+      };
+      if (row.artifact_type !== null) descriptor.artifactType = row.artifact_type;
+      if (row.annotations !== null && typeof row.annotations === 'object') {
+        descriptor.annotations = row.annotations as Record<string, string>;
+      }
+      return descriptor;
+    });
+  }
+}
+
+/** Creates the repository row if needed and returns its id (safe under concurrent pushes). */
+export async function upsertRepository(tx: Tx, name: string): Promise<number> {
+  const rows = await tx.$queryRaw<{ id: number }[]>`
+    INSERT INTO repository (name) VALUES (${name})
+    ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+    RETURNING id`;
+  const id = rows[0]?.id;
+  if (id === undefined) throw new OciError('UNKNOWN', 'repository upsert returned nothing');
+  return id;
+}
+
+async function assertPresent(tx: Tx, repositoryId: number, manifest: NewManifest): Promise<void> {
+  const missing: string[] = [];
+  const blobs = [...new Set(manifest.blobDigests)];
+  if (blobs.length > 0) {
+    const found = await tx.$queryRaw<{ digest: string }[]>`
+      SELECT digest FROM repository_blob WHERE repository_id = ${repositoryId} AND digest = ANY(${blobs}::text[])`;
+    const present = new Set(found.map((row) => row.digest));
+    missing.push(...blobs.filter((digest) => !present.has(digest)));
+  }
+  const children = [...new Set(manifest.manifestDigests)];
+  if (children.length > 0) {
+    const found = await tx.$queryRaw<{ digest: string }[]>`
+      SELECT digest FROM manifest WHERE repository_id = ${repositoryId} AND digest = ANY(${children}::text[])`;
+    const present = new Set(found.map((row) => row.digest));
+    missing.push(...children.filter((digest) => !present.has(digest)));
+  }
+  if (missing.length > 0) {
+    throw new OciError(
+      'MANIFEST_BLOB_UNKNOWN',
+      `manifest references unknown content: ${missing.slice(0, 5).join(', ')}`,
+      {
+        missing: missing.slice(0, 100),
+      },
+    );
+  }
+}
+
+function toInfo(row: ManifestRow | undefined): ManifestInfo | null {
+  if (!row) return null;
+  return { digest: row.digest, mediaType: row.media_type, size: row.size, subjectDigest: row.subject_digest };
+}
+
+function page(names: string[], limit: number): NamePage {
+  return names.length > limit ? { names: names.slice(0, limit), more: true } : { names, more: false };
+}

@@ -1,0 +1,63 @@
+import { Inject, Module, type OnModuleInit } from '@nestjs/common';
+import { Bus } from '@berth/bus';
+import type { BerthConfig } from '@berth/config';
+import {
+  DeleteManifest,
+  ListReferrers,
+  ListRepositories,
+  ListTags,
+  PutManifest,
+  RepositoryChanged,
+  ResolveManifest,
+} from '@berth/contracts';
+import type { Database } from '@berth/db';
+import { CONFIG, DATABASE, LOGGER, Readiness } from '@berth/server';
+import type { Logger } from 'pino';
+import { ManifestCache } from './manifest.cache';
+import { ManifestRepository } from './manifest.repository';
+import { MetadataService } from './metadata.service';
+
+/**
+ * The metadata service as a module: it answers the metadata subjects on the bus, whichever shape
+ * the process has (NATS in its own Deployment, in-process in the all-in-one).
+ */
+@Module({
+  providers: [
+    {
+      provide: MetadataService,
+      inject: [DATABASE, CONFIG, Bus, LOGGER],
+      useFactory: (database: Database, config: BerthConfig, bus: Bus, logger: Logger) =>
+        new MetadataService(
+          new ManifestRepository(database.client),
+          new ManifestCache(config.cache.manifestEntries),
+          bus,
+          logger.child({ module: 'metadata' }),
+        ),
+    },
+  ],
+  exports: [MetadataService],
+})
+export class MetadataModule implements OnModuleInit {
+  constructor(
+    private readonly service: MetadataService,
+    private readonly bus: Bus,
+    private readonly readiness: Readiness,
+    @Inject(DATABASE) private readonly database: Database,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const { service, bus } = this;
+    await bus.handle(ResolveManifest, (request) => service.resolve(request.repository, request.reference));
+    await bus.handle(PutManifest, (request) => service.put(request));
+    await bus.handle(DeleteManifest, (request) => service.delete(request));
+    await bus.handle(ListTags, (request) => service.listTags(request));
+    await bus.handle(ListRepositories, (request) => service.listRepositories(request));
+    await bus.handle(ListReferrers, (request) => service.listReferrers(request));
+    await bus.onBroadcast(RepositoryChanged, ({ repository }) => {
+      service.invalidate(repository);
+    });
+    this.readiness.add('database', async () => {
+      await this.database.client.$queryRaw`SELECT 1`;
+    });
+  }
+}

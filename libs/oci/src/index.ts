@@ -1,0 +1,6 @@
+export * from './lib/errors';
+export * from './lib/digest';
+export * from './lib/names';
+export * from './lib/media-types';
+export * from './lib/manifest';
+export * from './lib/range';

@@ -1,0 +1,57 @@
+import { ConfigError, loadConfig, redactConfig, type BerthConfig } from '@berth/config';
+import pino, { type Logger } from 'pino';
+
+/** What a started process gives back so it can be stopped cleanly. */
+export interface Started {
+  close(): Promise<void>;
+}
+
+/**
+ * The life of a Berth process: validate the configuration (a bad key stops the process with a
+ * message naming it), create the logger, start, and stop cleanly on SIGINT/SIGTERM. Any failure
+ * while starting (database or NATS unreachable) exits non-zero; nothing is logged and ignored.
+ */
+export function runProcess(
+  name: string,
+  start: (config: BerthConfig, logger: Logger) => Promise<Started>,
+): void {
+  let config: BerthConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`berth ${name}: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = pino({ name: `berth-${name}`, level: config.log.level });
+  logger.debug({ config: redactConfig(config) }, 'configuration');
+  start(config, logger).then(
+    (started) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'stopping');
+        started.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error({ err: error }, 'error while stopping');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGINT', () => {
+        stop('SIGINT');
+      });
+      process.once('SIGTERM', () => {
+        stop('SIGTERM');
+      });
+    },
+    (error: unknown) => {
+      logger.fatal({ err: error }, 'failed to start');
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,222 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { connect } from 'nats';
+import { getFreePort } from './distribution';
+import { startS3Server } from './s3-server';
+import { createTestDatabase, testServices, uniqueNamespace } from './services';
+
+/** Which way Berth is assembled: one process, or gateway, metadata and blobstore apart over NATS. */
+export type BerthShape = 'all-in-one' | 'distributed';
+
+/** Options of a registry under test. */
+export interface StartBerthOptions {
+  readonly shape: BerthShape;
+  readonly storage?: 'filesystem' | 's3';
+  /** Gateway replicas (distributed only); each gets its own URL. */
+  readonly gateways?: number;
+  /** Extra `BERTH_*` settings for every process. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** A running Berth that a test owns. */
+export interface RunningBerth {
+  /** Base URL of the (first) gateway, e.g. `http://127.0.0.1:40123`. */
+  readonly url: string;
+  /** `host:port` of the (first) gateway, as registry clients want it. */
+  readonly host: string;
+  /** Base URLs of every gateway replica. */
+  readonly gatewayUrls: readonly string[];
+  /** Stops gateway replica `index` and starts it again on the same port. */
+  restartGateway(index: number): Promise<void>;
+  /** Stops every process and removes everything it stored. */
+  stop(): Promise<void>;
+}
+
+const ROOT = resolve(__dirname, '../../../..');
+const START_TIMEOUT_MS = 60_000;
+
+interface Child {
+  readonly name: string;
+  readonly entry: string;
+  readonly env: Record<string, string>;
+  readonly readyUrl: string;
+  process?: ChildProcess;
+}
+
+/**
+ * Starts a real Berth in child processes, exactly as an operator would run it: the all-in-one
+ * with its embedded defaults, or the distributed services on PostgreSQL and NATS (each run gets a
+ * database and a NATS namespace of its own). Storage is the filesystem or a real S3 server.
+ */
+export async function startBerth(options: StartBerthOptions): Promise<RunningBerth> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-under-test-'));
+  const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
+  const children: Child[] = [];
+  try {
+    const env: Record<string, string> = {
+      BERTH_HTTP_HOST: '127.0.0.1',
+      BERTH_LOG_LEVEL: 'warn',
+      BERTH_DATA_DIR: join(dir, 'data'),
+      ...(await storageEnv(options.storage ?? 'filesystem', dir, cleanups)),
+      ...options.env,
+    };
+    if (options.shape === 'all-in-one') {
+      const port = await getFreePort();
+      children.push(
+        child(
+          'registry',
+          'apps/registry/src/main.ts',
+          { ...env, BERTH_HTTP_PORT: String(port) },
+          port,
+          '/v2/',
+        ),
+      );
+    } else {
+      const services = await testServices();
+      const database = await createTestDatabase();
+      cleanups.push(() => database.drop());
+      const namespace = uniqueNamespace();
+      cleanups.push(() => deleteStream(services.natsUrl, namespace));
+      const shared = {
+        ...env,
+        BERTH_BUS: 'nats',
+        BERTH_NATS_URL: services.natsUrl,
+        BERTH_NATS_NAMESPACE: namespace,
+        BERTH_DATABASE_URL: database.url,
+      };
+      for (const [name, entry] of [
+        ['metadata', 'apps/metadata/src/main.ts'],
+        ['blobstore', 'apps/blobstore/src/main.ts'],
+      ] as const) {
+        const port = await getFreePort();
+        children.push(child(name, entry, { ...shared, BERTH_HTTP_PORT: String(port) }, port, '/readyz'));
+      }
+      for (let i = 0; i < (options.gateways ?? 1); i++) {
+        const port = await getFreePort();
+        children.push(
+          child(
+            `gateway-${i}`,
+            'apps/gateway/src/main.ts',
+            { ...shared, BERTH_HTTP_PORT: String(port) },
+            port,
+            '/v2/',
+          ),
+        );
+      }
+    }
+    await Promise.all(children.map((c) => launch(c, dir)));
+  } catch (error) {
+    await stopAll(children, cleanups);
+    throw error;
+  }
+  const gateways = children.filter((c) => c.name === 'registry' || c.name.startsWith('gateway'));
+  const gatewayUrls = gateways.map((c) => c.readyUrl.replace(/\/(v2\/|readyz)$/, ''));
+  const url = gatewayUrls[0] ?? '';
+  return {
+    url,
+    host: url.replace(/^http:\/\//, ''),
+    gatewayUrls,
+    restartGateway: async (index) => {
+      const gateway = gateways[index];
+      if (!gateway) throw new Error(`no gateway ${index}`);
+      await terminate(gateway);
+      await launch(gateway, dir);
+    },
+    stop: () => stopAll(children, cleanups),
+  };
+}
+
+function child(
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  port: number,
+  readyPath: string,
+): Child {
+  return { name, entry, env, readyUrl: `http://127.0.0.1:${port}${readyPath}` };
+}
+
+async function launch(target: Child, dir: string): Promise<void> {
+  const logPath = join(dir, `${target.name}.log`);
+  const log = createWriteStream(logPath, { flags: 'a' });
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !key.startsWith('BERTH_')),
+  );
+  const proc = spawn(process.execPath, ['-r', '@swc-node/register', target.entry], {
+    cwd: ROOT,
+    env: { ...inherited, ...target.env, SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout.pipe(log);
+  proc.stderr.pipe(log);
+  target.process = proc;
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) break;
+    try {
+      const response = await fetch(target.readyUrl);
+      if (response.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  const output = await readFile(logPath, 'utf8').catch(() => '');
+  throw new Error(`berth ${target.name} did not start (exit ${proc.exitCode}):\n${output.slice(-4000)}`);
+}
+
+async function terminate(target: Child): Promise<void> {
+  const proc = target.process;
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => {
+    proc.once('exit', () => {
+      r();
+    });
+  });
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function stopAll(
+  children: readonly Child[],
+  cleanups: readonly (() => Promise<void>)[],
+): Promise<void> {
+  await Promise.all(children.map(terminate));
+  for (const cleanup of [...cleanups].reverse()) {
+    await cleanup().catch(() => undefined);
+  }
+}
+
+async function storageEnv(
+  kind: 'filesystem' | 's3',
+  dir: string,
+  cleanups: (() => Promise<void>)[],
+): Promise<Record<string, string>> {
+  if (kind === 'filesystem')
+    return { BERTH_STORAGE_DRIVER: 'filesystem', BERTH_STORAGE_ROOT: join(dir, 'blobs') };
+  const s3 = await startS3Server();
+  cleanups.push(() => s3.stop());
+  return {
+    BERTH_STORAGE_DRIVER: 's3',
+    BERTH_S3_ENDPOINT: s3.endpoint,
+    BERTH_S3_REGION: s3.region,
+    BERTH_S3_BUCKET: s3.bucket,
+    BERTH_S3_ACCESS_KEY: s3.accessKey,
+    BERTH_S3_SECRET_KEY: s3.secretKey,
+  };
+}
+
+async function deleteStream(natsUrl: string, namespace: string): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete(`${namespace}_BERTH_EVENTS`).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+}
