@@ -72,7 +72,7 @@ export class BlobstoreService {
   }
 
   /** Records a chunk already written to storage under the session's chunk directory. */
-  append(repository: string, id: string, chunk: UploadChunk): Promise<UploadSession> {
+  async append(repository: string, id: string, chunk: UploadChunk): Promise<UploadSession> {
     if (!chunk.path.startsWith(`${BlobLayout.uploadChunks(id)}/`)) {
       throw new OciError('BLOB_UPLOAD_INVALID', 'chunk path outside its upload');
     }

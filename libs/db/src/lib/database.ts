@@ -37,6 +37,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
   // Migrations run on one dedicated connection, because the advisory lock belongs to a session.
   const migrator = new Client({ connectionString: url });
+  // A connection dropped after a failure must not become an unhandled 'error' event.
+  migrator.on('error', () => undefined);
   await migrator.connect();
   try {
     await applyMigrations({

@@ -25,12 +25,13 @@ export async function applyMigrations(db: SqlExecutor, dir: string = MIGRATIONS_
     .filter((entry) => entry.isDirectory())
     .map((entry) => entry.name)
     .sort();
-  await db.exec(`CREATE TABLE IF NOT EXISTS berth_migrations (
-    name TEXT PRIMARY KEY,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
-  )`);
+  // The lock comes first: even `CREATE TABLE IF NOT EXISTS` races with itself in PostgreSQL.
   await db.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
   try {
+    await db.exec(`CREATE TABLE IF NOT EXISTS berth_migrations (
+      name TEXT PRIMARY KEY,
+      applied_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
+    )`);
     const applied = new Set(
       (await db.query<{ name: string }>('SELECT name FROM berth_migrations')).map((row) => row.name),
     );

@@ -1,0 +1,205 @@
+import { request as httpRequest } from 'node:http';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startBerth, type RunningBerth } from '@berth/testing';
+import {
+  OciClient,
+  errorCodes,
+  jsonBlob,
+  randomBlob,
+  repoName,
+  sha256,
+  withQuery,
+} from './support/oci-client';
+import { SHAPES } from './support/shapes';
+
+/** Sends `sent` bytes of a body that declares `declared`, then cuts the connection. */
+function disconnectMidUpload(url: string, declared: number, sent: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const req = httpRequest(url, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(declared) },
+    });
+    req.on('error', () => {
+      resolve();
+    });
+    req.write(sent, () => {
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 200);
+    });
+  });
+}
+
+async function patch(sut: OciClient, location: string, bytes: Buffer, start: number): Promise<Response> {
+  return sut.request('PATCH', location, {
+    headers: {
+      'content-type': 'application/octet-stream',
+      'content-range': `${start}-${start + bytes.length - 1}`,
+      'content-length': String(bytes.length),
+    },
+    body: bytes,
+  });
+}
+
+describe.each(SHAPES)('resilience: $label', (shape) => {
+  let berth: RunningBerth;
+  let sut: OciClient;
+
+  beforeAll(async () => {
+    berth = await startBerth({ ...shape, gateways: shape.shape === 'distributed' ? 2 : 1 });
+    sut = new OciClient(berth.url);
+  });
+
+  afterAll(async () => {
+    await berth.stop();
+  });
+
+  it('keeps an upload going across a restart of the process that started it', async () => {
+    const name = repoName();
+    const blob = randomBlob(200_000);
+    const started = await sut.request('POST', `/v2/${name}/blobs/uploads/`);
+    const location = sut.location(started);
+    expect((await patch(sut, location, blob.bytes.subarray(0, 100_000), 0)).status).toBe(202);
+
+    await berth.restartGateway(0);
+
+    expect((await patch(sut, location, blob.bytes.subarray(100_000), 100_000)).status).toBe(202);
+    const done = await sut.request('PUT', withQuery(location, { digest: blob.digest }));
+    expect(done.status).toBe(201);
+    const pulled = await sut.request('GET', `/v2/${name}/blobs/${blob.digest}`);
+    expect(sha256(Buffer.from(await pulled.arrayBuffer()))).toBe(blob.digest);
+  });
+
+  it('lets a client continue an upload on another gateway replica', async () => {
+    const urls = berth.gatewayUrls;
+    const first = new OciClient(urls[0] ?? '');
+    const second = new OciClient(urls[urls.length - 1] ?? '');
+    const name = repoName();
+    const blob = randomBlob(90_000);
+    const started = await first.request('POST', `/v2/${name}/blobs/uploads/`);
+    const path = started.headers.get('location') ?? '';
+    expect((await patch(first, path, blob.bytes.subarray(0, 30_000), 0)).status).toBe(202);
+    expect((await patch(second, path, blob.bytes.subarray(30_000, 60_000), 30_000)).status).toBe(202);
+    expect((await patch(first, path, blob.bytes.subarray(60_000), 60_000)).status).toBe(202);
+    const done = await second.request('PUT', withQuery(`${second.baseUrl}${path}`, { digest: blob.digest }));
+    expect(done.status).toBe(201);
+    const pulled = await first.request('GET', `/v2/${name}/blobs/${blob.digest}`);
+    expect(sha256(Buffer.from(await pulled.arrayBuffer()))).toBe(blob.digest);
+  });
+
+  it('records nothing of a chunk whose client disconnects, and the session stays usable', async () => {
+    const name = repoName();
+    const blob = randomBlob(50_000);
+    const started = await sut.request('POST', `/v2/${name}/blobs/uploads/`);
+    const location = sut.location(started);
+    await disconnectMidUpload(location, blob.bytes.length, blob.bytes.subarray(0, 20_000));
+
+    const status = await sut.request('GET', location);
+    expect(status.status).toBe(204);
+    expect(status.headers.get('range')).toBe('0-0');
+    expect((await sut.request('HEAD', `/v2/${name}/blobs/${blob.digest}`)).status).toBe(404);
+
+    expect((await patch(sut, location, blob.bytes, 0)).status).toBe(202);
+    expect((await sut.request('PUT', withQuery(location, { digest: blob.digest }))).status).toBe(201);
+  });
+
+  it('stores one whole blob when two clients push the same blob at once', async () => {
+    const name = repoName();
+    const blob = randomBlob(300_000);
+    await Promise.all([sut.pushBlob(name, blob), sut.pushBlob(name, blob), sut.pushBlob(repoName(), blob)]);
+    const pulled = await sut.request('GET', `/v2/${name}/blobs/${blob.digest}`);
+    expect(sha256(Buffer.from(await pulled.arrayBuffer()))).toBe(blob.digest);
+  });
+
+  it('leaves a tag on one of two manifests pushed to it at once', async () => {
+    const name = repoName();
+    const a = await sut.pushImage(name, 'a');
+    const b = await sut.pushImage(name, 'b');
+    const results = await Promise.all(
+      [a.manifest, b.manifest, a.manifest, b.manifest].map((manifest) =>
+        sut.putManifest(name, 'race', manifest),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201]);
+    const head = await sut.request('HEAD', `/v2/${name}/manifests/race`);
+    expect([a.manifest.digest, b.manifest.digest]).toContain(head.headers.get('docker-content-digest'));
+  });
+
+  it('accepts only one of two chunks racing for the same offset', async () => {
+    const name = repoName();
+    const left = randomBlob(40_000);
+    const right = randomBlob(40_000);
+    const started = await sut.request('POST', `/v2/${name}/blobs/uploads/`);
+    const location = sut.location(started);
+    const statuses = (
+      await Promise.all([patch(sut, location, left.bytes, 0), patch(sut, location, right.bytes, 0)])
+    ).map((r) => r.status);
+    expect([...statuses].sort()).toEqual([202, 416]);
+    const winner = statuses[0] === 202 ? left : right;
+    const status = await sut.request('GET', location);
+    expect(status.headers.get('range')).toBe('0-39999');
+    // The stored bytes are exactly the winning chunk: completing with its digest succeeds.
+    const done = await sut.request('PUT', withQuery(location, { digest: winner.digest }));
+    expect(done.status).toBe(201);
+    const pulled = await sut.request('GET', `/v2/${name}/blobs/${winner.digest}`);
+    expect(Buffer.from(await pulled.arrayBuffer()).equals(winner.bytes)).toBe(true);
+  });
+
+  it('keeps serving manifests pushed before a restart', async () => {
+    const name = repoName();
+    const { manifest } = await sut.pushImage(name, 'persist');
+    await berth.restartGateway(0);
+    const response = await sut.request('GET', `/v2/${name}/manifests/persist`);
+    expect(response.status).toBe(200);
+    expect(Buffer.from(await response.arrayBuffer()).equals(manifest.bytes)).toBe(true);
+    const index = jsonBlob({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [],
+    });
+    expect(
+      (await sut.putManifest(name, 'empty-index', index, 'application/vnd.oci.image.index.v1+json')).status,
+    ).toBe(201);
+  });
+});
+
+describe('abandoned uploads', () => {
+  let berth: RunningBerth;
+  let root: string;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'berth-sweep-'));
+    berth = await startBerth({
+      shape: 'all-in-one',
+      env: {
+        BERTH_STORAGE_ROOT: root,
+        BERTH_UPLOAD_TTL_SECONDS: '1',
+        BERTH_UPLOAD_SWEEP_INTERVAL_SECONDS: '1',
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await berth.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('expire and are swept from storage', async () => {
+    const sut = new OciClient(berth.url);
+    const started = await sut.request('POST', `/v2/${repoName()}/blobs/uploads/`);
+    const location = sut.location(started);
+    expect((await patch(sut, location, randomBlob(1000).bytes, 0)).status).toBe(202);
+    expect(await readdir(join(root, 'uploads'))).toHaveLength(1);
+
+    await new Promise((r) => setTimeout(r, 3500));
+
+    const status = await sut.request('GET', location);
+    expect(status.status).toBe(404);
+    expect(await errorCodes(status)).toEqual(['BLOB_UPLOAD_UNKNOWN']);
+    // The driver prunes emptied directories, so `uploads` itself may be gone too.
+    expect(await readdir(join(root, 'uploads')).catch(() => [])).toHaveLength(0);
+  });
+});

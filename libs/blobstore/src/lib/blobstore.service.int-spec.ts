@@ -1,0 +1,183 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { InProcessBus } from '@berth/bus';
+import { BlobPushed } from '@berth/contracts';
+import { openDatabase, type Database } from '@berth/db';
+import { BlobLayout, createStorageDriver, type StorageDriver } from '@berth/storage';
+import { createTestDatabase, type TestDatabase } from '@berth/testing';
+import pino from 'pino';
+import { BlobRepository } from './blob.repository';
+import { BlobstoreService } from './blobstore.service';
+
+const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+describe('BlobstoreService on PostgreSQL and the filesystem', () => {
+  let testDb: TestDatabase;
+  let database: Database;
+  let root: string;
+  let storage: StorageDriver;
+  let bus: InProcessBus;
+  let sut: BlobstoreService;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    database = await openDatabase({ url: testDb.url, embeddedDir: '' });
+    root = await mkdtemp(join(tmpdir(), 'berth-blobstore-'));
+    storage = createStorageDriver({ driver: 'filesystem', root });
+  });
+
+  afterAll(async () => {
+    await database.close();
+    await testDb.drop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  beforeEach(() => {
+    bus = new InProcessBus();
+    sut = new BlobstoreService(
+      new BlobRepository(database.client, 60_000),
+      storage,
+      bus,
+      pino({ level: 'silent' }),
+      60_000,
+    );
+  });
+
+  afterEach(async () => {
+    await bus.close();
+  });
+
+  /** Writes a chunk the way the gateway does and records it. */
+  async function chunk(repository: string, id: string, offset: number, bytes: Buffer): Promise<number> {
+    const path = BlobLayout.uploadChunk(id, offset, randomBytes(4).toString('hex'));
+    await storage.write(path, Readable.from([bytes]));
+    return (await sut.append(repository, id, { offset, size: bytes.length, path })).offset;
+  }
+
+  it('assembles several chunks, re-hashes them when the gateway could not, and links the blob', async () => {
+    const bytes = randomBytes(100_000);
+    const session = await sut.start('x/y');
+    await chunk('x/y', session.id, 0, bytes.subarray(0, 40_000));
+    await chunk('x/y', session.id, 40_000, bytes.subarray(40_000));
+    const pushed: unknown[] = [];
+    await bus.subscribe(BlobPushed, { durable: 't' }, (event) => {
+      pushed.push(event);
+      return Promise.resolve();
+    });
+    await expect(
+      sut.complete({
+        repository: 'x/y',
+        id: session.id,
+        digest: sha256(bytes),
+        computedDigest: null,
+        requestId: null,
+      }),
+    ).resolves.toEqual({ digest: sha256(bytes), size: 100_000 });
+    await expect(sut.stat('x/y', sha256(bytes))).resolves.toEqual({ digest: sha256(bytes), size: 100_000 });
+    expect((await storage.getContent(BlobLayout.blobData(sha256(bytes) as never))).equals(bytes)).toBe(true);
+    await expect(storage.list(BlobLayout.uploadDir(session.id))).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(pushed).toHaveLength(1);
+  });
+
+  it('stores nothing when the content does not match the digest, and ends the session', async () => {
+    const bytes = randomBytes(1000);
+    const wrong = sha256(randomBytes(10));
+    const session = await sut.start('x/y');
+    await chunk('x/y', session.id, 0, bytes);
+    await expect(
+      sut.complete({
+        repository: 'x/y',
+        id: session.id,
+        digest: wrong,
+        computedDigest: null,
+        requestId: null,
+      }),
+    ).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
+    await expect(storage.stat(BlobLayout.blobData(wrong as never))).rejects.toThrow();
+    await expect(sut.stat('x/y', wrong)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    await expect(sut.session('x/y', session.id)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
+  });
+
+  it('refuses a chunk at a stale offset with RANGE_INVALID and keeps the session', async () => {
+    const session = await sut.start('x/z');
+    await chunk('x/z', session.id, 0, randomBytes(10));
+    await expect(chunk('x/z', session.id, 0, randomBytes(10))).rejects.toMatchObject({
+      code: 'RANGE_INVALID',
+    });
+    await expect(sut.session('x/z', session.id)).resolves.toMatchObject({ offset: 10 });
+    await expect(sut.session('other/repo', session.id)).rejects.toMatchObject({
+      code: 'BLOB_UPLOAD_UNKNOWN',
+    });
+  });
+
+  it('refuses a chunk path outside the upload', async () => {
+    const session = await sut.start('x/w');
+    await expect(
+      sut.append('x/w', session.id, {
+        offset: 0,
+        size: 1,
+        path: BlobLayout.blobData(sha256(Buffer.from('a')) as never),
+      }),
+    ).rejects.toMatchObject({ code: 'BLOB_UPLOAD_INVALID' });
+  });
+
+  it('completes an empty blob', async () => {
+    const session = await sut.start('x/e');
+    const empty = sha256(Buffer.alloc(0));
+    await expect(
+      sut.complete({
+        repository: 'x/e',
+        id: session.id,
+        digest: empty,
+        computedDigest: null,
+        requestId: null,
+      }),
+    ).resolves.toEqual({
+      digest: empty,
+      size: 0,
+    });
+  });
+
+  it('mounts only what the source repository has', async () => {
+    const bytes = randomBytes(500);
+    const session = await sut.start('m/from');
+    await chunk('m/from', session.id, 0, bytes);
+    await sut.complete({
+      repository: 'm/from',
+      id: session.id,
+      digest: sha256(bytes),
+      computedDigest: sha256(bytes),
+      requestId: null,
+    });
+    await expect(sut.mount('m/to', 'm/from', sha256(bytes), null)).resolves.toEqual({
+      mounted: true,
+      size: 500,
+    });
+    await expect(sut.mount('m/to', 'm/nowhere', sha256(bytes), null)).resolves.toEqual({
+      mounted: false,
+      size: null,
+    });
+    await sut.delete('m/to', sha256(bytes), null);
+    await expect(sut.stat('m/to', sha256(bytes))).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    await expect(sut.stat('m/from', sha256(bytes))).resolves.toMatchObject({ size: 500 });
+  });
+
+  it('sweeps upload directories that have no session', async () => {
+    const orphan = '11111111-1111-4111-8111-111111111111';
+    await storage.write(BlobLayout.uploadChunk(orphan, 0, 'abc'), Readable.from([Buffer.from('x')]));
+    const expiring = new BlobstoreService(
+      new BlobRepository(database.client, 0),
+      storage,
+      bus,
+      pino({ level: 'silent' }),
+      0,
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await expiring.sweep()).toBeGreaterThanOrEqual(1);
+    await expect(storage.list(BlobLayout.uploadDir(orphan))).rejects.toThrow();
+  });
+});

@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import { BlobPushed, RepositoryChanged, StatBlob, type BlobPushedEvent } from '@berth/contracts';
+import { OciError } from '@berth/oci';
+import { testServices, uniqueNamespace } from '@berth/testing';
+import { connect } from 'nats';
+import type { Bus } from './bus';
+import { InProcessBus } from './in-process.bus';
+import { NatsBus } from './nats.bus';
+
+const digest = `sha256:${'e'.repeat(64)}`;
+
+function pushed(repository: string): BlobPushedEvent {
+  return {
+    id: randomUUID(),
+    occurredAt: new Date().toISOString(),
+    requestId: null,
+    repository,
+    digest,
+    size: 1,
+  };
+}
+
+async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+interface Pair {
+  /** Two buses on the same transport: a "server" instance and a "client" instance. */
+  readonly server: Bus;
+  readonly client: Bus;
+  close(): Promise<void>;
+}
+
+const transports: [string, () => Promise<Pair>][] = [
+  [
+    'in-process',
+    () => {
+      const bus = new InProcessBus();
+      return Promise.resolve({ server: bus, client: bus, close: () => bus.close() });
+    },
+  ],
+  [
+    'NATS',
+    async () => {
+      const { natsUrl } = await testServices();
+      const namespace = uniqueNamespace();
+      const server = await NatsBus.connect({ servers: natsUrl, namespace, name: 'test-server' });
+      const client = await NatsBus.connect({ servers: natsUrl, namespace, name: 'test-client' });
+      return {
+        server,
+        client,
+        close: async () => {
+          await client.close();
+          await server.close();
+          const nc = await connect({ servers: natsUrl });
+          await (await nc.jetstreamManager()).streams.delete(`${namespace}_BERTH_EVENTS`);
+          await nc.close();
+        },
+      };
+    },
+  ],
+];
+
+describe.each(transports)('bus over %s', (_name, open) => {
+  let sut: Pair;
+
+  beforeEach(async () => {
+    sut = await open();
+  });
+
+  afterEach(async () => {
+    await sut.close();
+  });
+
+  it('answers requests with the handler value', async () => {
+    await sut.server.handle(StatBlob, (request) => Promise.resolve({ digest: request.digest, size: 42 }));
+    await expect(sut.client.request(StatBlob, { repository: 'a/b', digest })).resolves.toEqual({
+      digest,
+      size: 42,
+    });
+  });
+
+  it('carries OciErrors across with their code and hides other errors behind UNKNOWN', async () => {
+    let calls = 0;
+    await sut.server.handle(StatBlob, () => {
+      calls++;
+      if (calls === 1) throw new OciError('BLOB_UNKNOWN', 'nope', { digest });
+      throw new Error('database password is hunter2');
+    });
+    await expect(sut.client.request(StatBlob, { repository: 'a/b', digest })).rejects.toMatchObject({
+      code: 'BLOB_UNKNOWN',
+      message: 'nope',
+    });
+    const hidden = sut.client.request(StatBlob, { repository: 'a/b', digest });
+    await expect(hidden).rejects.toMatchObject({ code: 'UNKNOWN' });
+    await expect(hidden).rejects.not.toMatchObject({
+      message: expect.stringContaining('hunter2') as unknown,
+    });
+  });
+
+  it('delivers events to a durable subscriber and redelivers until the handler succeeds', async () => {
+    const seen: { id: string; attempt: number }[] = [];
+    await sut.server.subscribe(BlobPushed, { durable: 'test', ackWaitMs: 2_000 }, (event, info) => {
+      seen.push({ id: event.id, attempt: info.attempt });
+      if (seen.length === 1) return Promise.reject(new Error('receiver down'));
+      return Promise.resolve();
+    });
+    const event = pushed('a/b');
+    await sut.client.publish(BlobPushed, event);
+    await eventually(() => seen.length >= 2);
+    expect(seen.map((s) => s.id)).toEqual([event.id, event.id]);
+    expect(seen[1]?.attempt).toBeGreaterThan(seen[0]?.attempt ?? 0);
+  });
+
+  it('broadcasts to every listener', async () => {
+    const heard: string[] = [];
+    await sut.server.onBroadcast(RepositoryChanged, ({ repository }) => heard.push(`server:${repository}`));
+    await sut.client.onBroadcast(RepositoryChanged, ({ repository }) => heard.push(`client:${repository}`));
+    await sut.client.broadcast(RepositoryChanged, { repository: 'x/y' });
+    await eventually(() => heard.length === (sut.server === sut.client ? 2 : 2));
+    expect(heard.sort()).toEqual(['client:x/y', 'server:x/y']);
+  });
+});
+
+describe('NATS bus durability', () => {
+  it('keeps events published while no subscriber runs and delivers them when one starts', async () => {
+    const { natsUrl } = await testServices();
+    const namespace = uniqueNamespace();
+    const publisher = await NatsBus.connect({ servers: natsUrl, namespace, name: 'publisher' });
+    const events = [pushed('a'), pushed('b'), pushed('c')];
+    for (const event of events) await publisher.publish(BlobPushed, event);
+    // The same id again is de-duplicated by the stream.
+    await publisher.publish(BlobPushed, events[0] ?? pushed('z'));
+
+    const consumer = await NatsBus.connect({ servers: natsUrl, namespace, name: 'late-consumer' });
+    const seen: string[] = [];
+    await consumer.subscribe(BlobPushed, { durable: 'late' }, (event) => {
+      seen.push(event.id);
+      return Promise.resolve();
+    });
+    await eventually(() => seen.length >= 3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen).toEqual(events.map((e) => e.id));
+    await consumer.close();
+    await publisher.close();
+    const nc = await connect({ servers: natsUrl });
+    await (await nc.jetstreamManager()).streams.delete(`${namespace}_BERTH_EVENTS`);
+    await nc.close();
+  });
+
+  it('fails to connect to a server that is not there', async () => {
+    await expect(
+      NatsBus.connect({ servers: 'nats://127.0.0.1:1', namespace: '', name: 'nowhere' }),
+    ).rejects.toThrow();
+  });
+});
