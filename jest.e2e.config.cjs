@@ -4,4 +4,5 @@ module.exports = {
   testMatch: ['<rootDir>/apps/*-e2e/**/*.e2e-spec.ts'],
   testTimeout: 180000,
   maxWorkers: 1,
+  globalSetup: '<rootDir>/jest.e2e.setup.cjs',
 };

@@ -520,7 +520,7 @@ describe.each(SHAPES)('OCI conformance: $label', (shape) => {
       });
       const filtered = await sut.request(
         'GET',
-        `/v2/${name}/referrers/${subject.digest}?artifactType=application/spdx+json`,
+        `/v2/${name}/referrers/${subject.digest}?artifactType=${encodeURIComponent('application/spdx+json')}`,
       );
       expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
       expect(

@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Client } from 'pg';
@@ -34,6 +37,21 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     : openPostgres(options.url, options.poolSize ?? 10);
 }
 
+/**
+ * Creates the embedded cluster in a short-lived child process: initdb needs several hundred MB of
+ * WebAssembly memory that would otherwise stay with the registry for its whole life.
+ */
+async function initEmbedded(dir: string): Promise<void> {
+  const script = `require(${JSON.stringify(require.resolve('@electric-sql/pglite'))})
+    .PGlite.create(process.argv[1]).then((db) => db.close()).catch((e) => { console.error(e); process.exit(1); });`;
+  await new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, ['-e', script, dir], { timeout: 120_000 }, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`embedded PostgreSQL initdb failed: ${stderr || error.message}`));
+      else resolve();
+    });
+  });
+}
+
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
   // Migrations run on one dedicated connection, because the advisory lock belongs to a session.
   const migrator = new Client({ connectionString: url });
@@ -56,9 +74,19 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   return { client, kind: 'postgres', close: () => client.$disconnect() };
 }
 
+/**
+ * Settings of the embedded PostgreSQL, sized for the all-in-one (a small team's registry): a
+ * small buffer pool keeps the process well under 300 MB, and the manifest caches in front of it
+ * keep hot reads off it anyway.
+ */
+const EMBEDDED_POSTGRES_CONF = ['shared_buffers=16MB', 'work_mem=2MB', 'maintenance_work_mem=16MB'].join(
+  '\n',
+);
+
 async function openEmbedded(dir: string): Promise<Database> {
   await mkdir(dir, { recursive: true });
-  const pglite = await PGlite.create(dir);
+  if (!existsSync(join(dir, 'PG_VERSION'))) await initEmbedded(dir);
+  const pglite = await PGlite.create(dir, { postgresqlconf: EMBEDDED_POSTGRES_CONF });
   const executor: SqlExecutor = {
     exec: async (sql) => {
       await pglite.exec(sql);

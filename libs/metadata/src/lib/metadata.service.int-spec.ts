@@ -35,12 +35,13 @@ describe('MetadataService on PostgreSQL', () => {
   beforeEach(async () => {
     bus = new InProcessBus();
     events = [];
-    for (const contract of [ManifestPushed, ManifestDeleted, TagDeleted]) {
-      await bus.subscribe(contract, { durable: 'test' }, (payload) => {
-        events.push({ subject: contract.subject, payload });
-        return Promise.resolve();
-      });
-    }
+    const record = (subject: string) => (payload: unknown) => {
+      events.push({ subject, payload });
+      return Promise.resolve();
+    };
+    await bus.subscribe(ManifestPushed, { durable: 'test' }, record(ManifestPushed.subject));
+    await bus.subscribe(ManifestDeleted, { durable: 'test' }, record(ManifestDeleted.subject));
+    await bus.subscribe(TagDeleted, { durable: 'test' }, record(TagDeleted.subject));
     sut = new MetadataService(
       new ManifestRepository(database.client),
       new ManifestCache(100),
