@@ -28,7 +28,6 @@ const depConstraints = [
       'type:util',
       'type:contracts',
       'type:data-access',
-      'type:testing',
     ],
   },
   {
@@ -59,6 +58,15 @@ const depConstraints = [
     notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:blobstore', 'scope:db'],
   },
 ];
+
+/** Test files may also use the test harness, which production code never imports. */
+const testDepConstraints = depConstraints.map((constraint) =>
+  'onlyDependOnLibsWithTags' in constraint
+    ? { ...constraint, onlyDependOnLibsWithTags: [...constraint.onlyDependOnLibsWithTags, 'type:testing'] }
+    : constraint,
+);
+
+const TEST_FILES = ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts'];
 
 export default tseslint.config(
   {
@@ -94,11 +102,22 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', 'libs/testing/**/*.ts'],
+    files: TEST_FILES,
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        { enforceBuildableLibDependency: false, allow: [], depConstraints: testDepConstraints },
+      ],
+    },
+  },
+  {
+    files: [...TEST_FILES, 'libs/*/src/testing/**/*.ts', 'libs/testing/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
   { files: ['**/*.mjs', '**/*.cjs', '**/*.js'], ...tseslint.configs.disableTypeChecked },
+  // Configuration files and build scripts are CommonJS on purpose.
+  { files: ['**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
   prettier,
 );
