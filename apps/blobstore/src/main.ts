@@ -1,14 +1,14 @@
 import 'reflect-metadata';
 import { openDatabase } from '@berth/db';
 import { openBus, runProcess, startHttpApp } from '@berth/server';
-import { createStorageDriver } from '@berth/storage';
+import { openStorageDriver } from '@berth/storage';
 import { BlobstoreAppModule } from './blobstore-app.module';
 
 // Serves the blob and upload subjects over NATS; its HTTP port only answers health probes.
 runProcess('blobstore', async (config, logger) => {
   const database = await openDatabase(config.database);
   const bus = await openBus(config, logger, 'blobstore');
-  const storage = createStorageDriver(config.storage);
+  const storage = await openStorageDriver(config.storage);
   const app = await startHttpApp(BlobstoreAppModule.register({ config, logger, bus, storage, database }), {
     host: config.http.host,
     port: config.http.port,

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { openDatabase } from '@berth/db';
 import { openBus, runProcess, startHttpApp } from '@berth/server';
-import { createStorageDriver } from '@berth/storage';
+import { openStorageDriver } from '@berth/storage';
 import { RegistryModule } from './registry.module';
 
 // The all-in-one: gateway, metadata and blobstore in one process. With no settings it keeps
@@ -9,7 +9,7 @@ import { RegistryModule } from './registry.module';
 runProcess('registry', async (config, logger) => {
   const database = await openDatabase(config.database);
   const bus = await openBus(config, logger, 'registry');
-  const storage = createStorageDriver(config.storage);
+  const storage = await openStorageDriver(config.storage);
   const app = await startHttpApp(RegistryModule.register({ config, logger, bus, storage, database }), {
     host: config.http.host,
     port: config.http.port,

@@ -9,8 +9,10 @@ const SEGMENT = /^[A-Za-z0-9._-]+$/;
  */
 export function validateStoragePath(driver: string, path: string): void {
   if (path === '/') return;
-  if (!path.startsWith('/') || path.endsWith('/') || path.length > 1024) throw new InvalidPathError(driver, path);
+  if (!path.startsWith('/') || path.endsWith('/') || path.length > 1024)
+    throw new InvalidPathError(driver, path);
   for (const segment of path.slice(1).split('/')) {
-    if (!SEGMENT.test(segment) || segment === '.' || segment === '..') throw new InvalidPathError(driver, path);
+    if (!SEGMENT.test(segment) || segment === '.' || segment === '..')
+      throw new InvalidPathError(driver, path);
   }
 }

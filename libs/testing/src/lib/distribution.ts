@@ -1,0 +1,162 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The executable Debian's `docker-registry` package installs (CNCF Distribution 2.8). */
+const DISTRIBUTION_BINARY = 'docker-registry';
+
+/** How long a freshly spawned registry may take to answer `GET /v2/`. */
+const READY_TIMEOUT_MS = 15_000;
+
+/** How long `stop()` waits after SIGTERM before it sends SIGKILL. */
+const STOP_GRACE_MS = 5_000;
+
+/** The output kept from the child, enough to explain a failed start. */
+const OUTPUT_TAIL_CHARS = 4_000;
+
+/** A running CNCF Distribution registry that the caller owns. */
+export interface DistributionHandle {
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** Process id of the registry, for callers that sample its memory. */
+  readonly pid: number;
+  /** Kills the registry and removes its temporary directory. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Asks the kernel for a TCP port on 127.0.0.1 that is free right now. Another process may take it
+ * before the caller binds it; callers that spawn servers should treat a failed start as fatal
+ * rather than retry blindly.
+ */
+export async function getFreePort(): Promise<number> {
+  return new Promise<number>((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        server.close();
+        reject(new Error('could not read the port of a listening socket'));
+        return;
+      }
+      server.close(() => {
+        resolvePort(address.port);
+      });
+    });
+  });
+}
+
+/**
+ * Starts CNCF Distribution (`docker-registry serve`) on a free port of 127.0.0.1 with filesystem
+ * storage in a fresh temporary directory, deletes enabled, no auth, only errors logged, no access
+ * log and no debug server. Resolves once `GET /v2/` answers 200.
+ *
+ * Resolves `null` when `docker-registry` is not on PATH, so callers can skip rather than fail.
+ * Rejects when the binary exists but the registry does not come up; the directory is removed then.
+ */
+export async function startDistribution(): Promise<DistributionHandle | null> {
+  if (!isOnPath(DISTRIBUTION_BINARY)) return null;
+
+  const dir = await mkdtemp(join(tmpdir(), 'berth-distribution-'));
+  const port = await getFreePort();
+  const url = `http://127.0.0.1:${port}`;
+  // JSON is valid YAML, and writing it avoids quoting mistakes in generated YAML.
+  const config = {
+    version: '0.1',
+    log: { level: 'error', accesslog: { disabled: true } },
+    storage: {
+      filesystem: { rootdirectory: join(dir, 'data') },
+      delete: { enabled: true },
+      // Distribution's stock configuration caches blob descriptors in memory; the comparison is
+      // against the registry as it is normally deployed.
+      cache: { blobdescriptor: 'inmemory' },
+    },
+    // No `http.debug` key: Distribution only starts its debug server when one is configured.
+    http: { addr: `127.0.0.1:${port}` },
+  };
+  const configPath = join(dir, 'config.yml');
+  await writeFile(configPath, JSON.stringify(config, null, 2));
+
+  const child = spawn(DISTRIBUTION_BINARY, ['serve', configPath], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keepTail = (chunk: Buffer): void => {
+    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
+  };
+  child.stdout.on('data', keepTail);
+  child.stderr.on('data', keepTail);
+  // A registry must not outlive the process that started it, even when that process crashes.
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      process.removeListener('exit', killOnExit);
+      await killChild(child);
+      await rm(dir, { recursive: true, force: true });
+    })();
+    return stopped;
+  };
+
+  try {
+    await waitUntilReady(url, child, () => output);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  if (child.pid === undefined) {
+    await stop();
+    throw new Error('docker-registry started without a process id');
+  }
+  return { url, pid: child.pid, stop };
+}
+
+/** Whether `command` resolves to an executable on PATH. */
+function isOnPath(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Polls `GET <url>/v2/` until it answers 200; fails early if the child exits. */
+async function waitUntilReady(url: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let lastError = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`docker-registry exited during start (code ${child.exitCode}):\n${output()}`);
+    }
+    try {
+      const response = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1_000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return;
+      lastError = `GET /v2/ answered ${response.status}`;
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error);
+    }
+    await new Promise((wake) => setTimeout(wake, 50));
+  }
+  throw new Error(
+    `docker-registry did not become ready within ${READY_TIMEOUT_MS} ms (${lastError}):\n${output()}`,
+  );
+}
+
+/** Sends SIGTERM, then SIGKILL after a grace period; resolves once the child has exited. */
+async function killChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((done) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
+}
