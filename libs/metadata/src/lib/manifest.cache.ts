@@ -10,10 +10,22 @@ import type { ManifestInfo } from '@berth/contracts';
  */
 export class ManifestCache {
   private readonly entries: LruCache<string, ManifestInfo>;
+  private readonly tagLists: LruCache<string, readonly string[]>;
   private readonly generations = new Map<string, number>();
 
   constructor(capacity: number, maxAgeMs = 10_000) {
     this.entries = new LruCache(capacity, maxAgeMs);
+    this.tagLists = new LruCache(Math.max(1, Math.floor(capacity / 100)), maxAgeMs);
+  }
+
+  /** A repository's whole tag list in byte order, if cached. */
+  tags(repository: string): readonly string[] | undefined {
+    return this.tagLists.get(repository);
+  }
+
+  /** Stores a repository's whole tag list read under `generation`, unless it changed since. */
+  setTags(repository: string, tags: readonly string[], generation: number): void {
+    if (this.generation(repository) === generation) this.tagLists.set(repository, tags);
   }
 
   /** The generation to pass to {@link ManifestCache.set} after reading from the database. */
@@ -35,6 +47,7 @@ export class ManifestCache {
     this.generations.set(repository, this.generation(repository) + 1);
     const prefix = `${repository}\u0000`;
     this.entries.deleteWhere((k) => k.startsWith(prefix));
+    this.tagLists.delete(repository);
   }
 }
 

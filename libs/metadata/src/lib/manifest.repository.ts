@@ -146,6 +146,21 @@ export class ManifestRepository {
     );
   }
 
+  /**
+   * Every tag of a repository in byte order, or null if the repository is unknown; `undefined`
+   * when it has more than `max` tags (then callers page through {@link ManifestRepository.listTags}).
+   */
+  async allTags(repository: string, max: number): Promise<string[] | null | undefined> {
+    const rows = await this.db.$queryRaw<{ name: string | null }[]>`
+      SELECT t.name FROM repository r LEFT JOIN LATERAL (
+        SELECT name FROM tag WHERE repository_id = r.id ORDER BY name LIMIT ${max + 1}
+      ) t ON true
+      WHERE r.name = ${repository}`;
+    if (rows.length === 0) return null;
+    const names = rows.flatMap((row) => (row.name === null ? [] : [row.name]));
+    return names.length > max ? undefined : names;
+  }
+
   /** A page of repository names in byte order. */
   async listRepositories(limit: number, last: string | null): Promise<NamePage> {
     if (limit === 0) return { names: [], more: false };

@@ -22,6 +22,21 @@ import type { Logger } from 'pino';
 import type { ManifestCache } from './manifest.cache';
 import type { ManifestRepository } from './manifest.repository';
 
+/** Repositories with more tags than this are paged from the database on every request. */
+export const CACHED_TAG_LIST_MAX = 10_000;
+
+/** The index of the first name sorting after `last` (byte order, as the database sorts with "C"). */
+function firstAfter(sorted: readonly string[], last: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (Buffer.compare(Buffer.from(sorted[mid] ?? ''), Buffer.from(last)) <= 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
 /**
  * The metadata service's use cases: resolve, record and delete manifests; list tags, repositories
  * and referrers. Push and delete events are emitted here, right after the change commits.
@@ -101,9 +116,27 @@ export class MetadataService {
     return { deleted: true };
   }
 
-  /** A page of tags; `NAME_UNKNOWN` for a repository that does not exist. */
+  /**
+   * A page of tags; `NAME_UNKNOWN` for a repository that does not exist. Repositories with up to
+   * {@link CACHED_TAG_LIST_MAX} tags are listed from memory after the first request.
+   */
   async listTags(request: RequestOf<typeof ListTags>): Promise<ResponseOf<typeof ListTags>> {
-    const page = await this.manifests.listTags(request.repository, request.limit, request.last);
+    const { repository, limit, last } = request;
+    let all = this.cache.tags(repository);
+    if (all === undefined) {
+      const generation = this.cache.generation(repository);
+      const loaded = await this.manifests.allTags(repository, CACHED_TAG_LIST_MAX);
+      if (loaded === null) throw new OciError('NAME_UNKNOWN', `repository unknown: ${repository}`);
+      if (loaded !== undefined) {
+        this.cache.setTags(repository, loaded, generation);
+        all = loaded;
+      }
+    }
+    if (all !== undefined) {
+      const start = last === null ? 0 : firstAfter(all, last);
+      return { tags: all.slice(start, start + limit), more: start + limit < all.length };
+    }
+    const page = await this.manifests.listTags(repository, limit, last);
     if (!page) throw new OciError('NAME_UNKNOWN', `repository unknown: ${request.repository}`);
     return { tags: page.names, more: page.more };
   }

@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+const MIB = 1024 * 1024;
+
+const positiveInt = z.coerce.number().int().positive();
+const optionalUrl = z
+  .url({ protocol: /^https?$/ })
+  .transform((url) => url.replace(/\/+$/, ''))
+  .optional();
+
+/** Each environment variable the bench reads, with its default. Sizes are in MiB. */
+const schema = z.object({
+  BENCH_BERTH_URL: optionalUrl,
+  BENCH_BERTH_PID: positiveInt.optional(),
+  BENCH_DISTRIBUTION_URL: optionalUrl,
+  BENCH_DISTRIBUTION_PID: positiveInt.optional(),
+  BENCH_SKIP_DISTRIBUTION: z.enum(['0', '1', 'true', 'false']).default('0'),
+  BENCH_BERTH_START_TIMEOUT_S: positiveInt.default(120),
+  BENCH_REQUEST_IDLE_TIMEOUT_S: positiveInt.default(60),
+  BENCH_CONCURRENCY: positiveInt.default(32),
+  BENCH_MONOLITHIC_MIB: positiveInt.default(64),
+  BENCH_MONOLITHIC_COUNT: positiveInt.default(4),
+  BENCH_CHUNKED_MIB: positiveInt.default(64),
+  BENCH_CHUNKED_COUNT: positiveInt.default(2),
+  BENCH_CHUNK_MIB: positiveInt.default(5),
+  BENCH_MANIFEST_REQUESTS: positiveInt.default(10_000),
+  BENCH_BLOB_HEAD_REQUESTS: positiveInt.default(2_000),
+  BENCH_BLOB_HEAD_BLOBS: positiveInt.default(100),
+  BENCH_TAGS: positiveInt.default(1_000),
+  BENCH_TAGS_PAGE_SIZE: positiveInt.default(100),
+  BENCH_TAGS_LISTINGS: positiveInt.default(200),
+  BENCH_WARMUP_REQUESTS: z.coerce.number().int().nonnegative().default(300),
+});
+
+/** Where the bench finds a registry: spawned by the bench, or already running at `url`. */
+export type TargetSource =
+  | { readonly kind: 'spawn' }
+  | { readonly kind: 'external'; readonly url: string; readonly pid: number | null }
+  | { readonly kind: 'skip' };
+
+/** The bench's whole configuration, validated once at start. */
+export interface BenchConfig {
+  readonly berth: Exclude<TargetSource, { kind: 'skip' }>;
+  readonly distribution: TargetSource;
+  /** How long a spawned Berth may take to answer `GET /v2/`. */
+  readonly berthStartTimeoutMs: number;
+  /** A request whose connection is silent this long fails (the registry hung). */
+  readonly requestIdleTimeoutMs: number;
+  /** In-flight requests for the request-storm scenarios (manifests, blob HEADs, tags). */
+  readonly concurrency: number;
+  readonly monolithic: { readonly blobBytes: number; readonly count: number };
+  readonly chunked: { readonly blobBytes: number; readonly count: number; readonly chunkBytes: number };
+  readonly manifestRequests: number;
+  readonly blobHead: { readonly requests: number; readonly blobs: number };
+  readonly tags: { readonly count: number; readonly pageSize: number; readonly listings: number };
+  /** Untimed requests sent before each request-storm scenario is timed. */
+  readonly warmupRequests: number;
+}
+
+/** The environment was invalid; `problems` names every bad variable at once. */
+export class BenchConfigError extends Error {
+  override readonly name = 'BenchConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid bench configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/**
+ * Reads the bench settings from the environment. Throws {@link BenchConfigError} listing every
+ * bad variable. This file is the only one in the bench that reads `process.env`.
+ */
+export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
+  const problems: string[] = [];
+  // Checked on the raw environment so they are reported together with any type errors.
+  const present = (name: string): boolean => env[name] !== undefined && env[name] !== '';
+  for (const slot of ['BERTH', 'DISTRIBUTION']) {
+    if (present(`BENCH_${slot}_PID`) && !present(`BENCH_${slot}_URL`)) {
+      problems.push(`BENCH_${slot}_PID: only meaningful with BENCH_${slot}_URL`);
+    }
+  }
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    problems.push(...result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+    throw new BenchConfigError(problems);
+  }
+  const e = result.data;
+  if (e.BENCH_TAGS_PAGE_SIZE > e.BENCH_TAGS) {
+    problems.push('BENCH_TAGS_PAGE_SIZE: must not exceed BENCH_TAGS');
+  }
+  if (problems.length > 0) throw new BenchConfigError(problems);
+
+  const skipDistribution = e.BENCH_SKIP_DISTRIBUTION === '1' || e.BENCH_SKIP_DISTRIBUTION === 'true';
+  return {
+    berth:
+      e.BENCH_BERTH_URL === undefined
+        ? { kind: 'spawn' }
+        : { kind: 'external', url: e.BENCH_BERTH_URL, pid: e.BENCH_BERTH_PID ?? null },
+    distribution: skipDistribution
+      ? { kind: 'skip' }
+      : e.BENCH_DISTRIBUTION_URL === undefined
+        ? { kind: 'spawn' }
+        : { kind: 'external', url: e.BENCH_DISTRIBUTION_URL, pid: e.BENCH_DISTRIBUTION_PID ?? null },
+    berthStartTimeoutMs: e.BENCH_BERTH_START_TIMEOUT_S * 1000,
+    requestIdleTimeoutMs: e.BENCH_REQUEST_IDLE_TIMEOUT_S * 1000,
+    concurrency: e.BENCH_CONCURRENCY,
+    monolithic: { blobBytes: e.BENCH_MONOLITHIC_MIB * MIB, count: e.BENCH_MONOLITHIC_COUNT },
+    chunked: {
+      blobBytes: e.BENCH_CHUNKED_MIB * MIB,
+      count: e.BENCH_CHUNKED_COUNT,
+      chunkBytes: e.BENCH_CHUNK_MIB * MIB,
+    },
+    manifestRequests: e.BENCH_MANIFEST_REQUESTS,
+    blobHead: { requests: e.BENCH_BLOB_HEAD_REQUESTS, blobs: e.BENCH_BLOB_HEAD_BLOBS },
+    tags: { count: e.BENCH_TAGS, pageSize: e.BENCH_TAGS_PAGE_SIZE, listings: e.BENCH_TAGS_LISTINGS },
+    warmupRequests: e.BENCH_WARMUP_REQUESTS,
+  };
+}
+
+/**
+ * The environment for a spawned all-in-one Berth. Inherited `BERTH_*` variables pass through (so
+ * `BERTH_BUS=nats npm run bench` benches another mode), but the bench's own listener, data
+ * directory and log level always win.
+ */
+export function berthChildEnv(port: number, dataDir: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    BERTH_HTTP_HOST: '127.0.0.1',
+    BERTH_HTTP_PORT: String(port),
+    BERTH_DATA_DIR: dataDir,
+    BERTH_LOG_LEVEL: 'warn',
+  };
+}
