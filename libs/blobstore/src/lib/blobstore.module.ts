@@ -3,6 +3,7 @@ import { Bus } from '@berth/bus';
 import type { BerthConfig } from '@berth/config';
 import {
   AppendUploadChunk,
+  BlobUnlinked,
   CancelUpload,
   CompleteUpload,
   DeleteBlob,
@@ -69,6 +70,9 @@ export class BlobstoreModule implements OnModuleInit, OnModuleDestroy {
     );
     await bus.handle(CompleteUpload, (r) => service.complete(r));
     await bus.handle(CancelUpload, (r) => service.cancel(r.repository, r.id));
+    await bus.onBroadcast(BlobUnlinked, (r) => {
+      service.forget(r.repository, r.digest);
+    });
     this.readiness.add('database', async () => {
       await this.database.client.$queryRaw`SELECT 1`;
     });

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { publishCommitted, type Bus } from '@berth/bus';
+import { LruCache } from '@berth/cache';
 import {
   BlobDeleted,
   BlobMounted,
   BlobPushed,
+  BlobUnlinked,
   eventEnvelope,
   type CompleteUpload,
   type DomainEvent,
@@ -23,6 +25,13 @@ import type { BlobRepository, UploadChunk } from './blob.repository';
  * move only between storage objects here; they never cross the bus.
  */
 export class BlobstoreService {
+  /**
+   * Sizes of blobs linked into repositories, so a HEAD storm costs no query. Links only change by
+   * unlinking, which drops the entry here and, by broadcast, on every other instance; entries also
+   * expire, which bounds staleness if a broadcast is lost.
+   */
+  private readonly linked = new LruCache<string, number>(50_000, 30_000);
+
   constructor(
     private readonly blobs: BlobRepository,
     private readonly storage: StorageDriver,
@@ -33,16 +42,28 @@ export class BlobstoreService {
 
   /** The size of a blob in a repository; `BLOB_UNKNOWN` if it is not there. */
   async stat(repository: string, digest: string): Promise<{ digest: string; size: number }> {
+    const key = linkKey(repository, digest);
+    const cached = this.linked.get(key);
+    if (cached !== undefined) return { digest, size: cached };
     const size = await this.blobs.linkedSize(repository, digest);
     if (size === null) throw new OciError('BLOB_UNKNOWN', `blob unknown: ${digest}`, { digest });
+    this.linked.set(key, size);
     return { digest, size };
+  }
+
+  /** Forgets a link (it was removed here or on another instance). */
+  forget(repository: string, digest: string): void {
+    this.linked.delete(linkKey(repository, digest));
   }
 
   /** Unlinks a blob from a repository; the bytes stay for other repositories (and GC). */
   async delete(repository: string, digest: string, requestId: string | null): Promise<{ deleted: true }> {
-    if (!(await this.blobs.unlink(repository, digest))) {
-      throw new OciError('BLOB_UNKNOWN', `blob unknown: ${digest}`, { digest });
-    }
+    // Forgotten before and after: a stat racing the unlink cannot keep a stale entry past the TTL.
+    this.forget(repository, digest);
+    const unlinked = await this.blobs.unlink(repository, digest);
+    this.forget(repository, digest);
+    await this.bus.broadcast(BlobUnlinked, { repository, digest });
+    if (!unlinked) throw new OciError('BLOB_UNKNOWN', `blob unknown: ${digest}`, { digest });
     await this.emit(BlobDeleted, { ...eventEnvelope(repository, requestId), digest });
     return { deleted: true };
   }
@@ -158,7 +179,7 @@ export class BlobstoreService {
       if (hasher) for await (const _ of this.concatenate(chunks, hasher)); // read only to hash
     } else {
       source = BlobLayout.uploadAssembled(id);
-      await this.storage.write(source, Readable.from(this.concatenate(chunks, hasher)));
+      await this.storage.write(source, Readable.from(this.concatenate(chunks, hasher)), { durable: false });
     }
     const actual = hasher ? hasher.digest() : computedDigest;
     if (actual !== digest) {
@@ -221,4 +242,8 @@ function contiguousSize(chunks: readonly UploadChunk[]): number {
     expected += chunk.size;
   }
   return expected;
+}
+
+function linkKey(repository: string, digest: string): string {
+  return `${repository}\u0000${digest}`;
 }

@@ -67,8 +67,12 @@ const schema = z.object({
     .object({
       /** How many resolved manifest references each metadata instance keeps in memory. */
       manifestEntries: z.coerce.number().int().nonnegative().default(10_000),
-      /** How many manifest bodies each gateway keeps in memory (they are immutable). */
-      manifestBodies: z.coerce.number().int().nonnegative().default(2_000),
+      /** How many bytes of manifest bodies each gateway keeps in memory (they are immutable). */
+      manifestBodyBytes: z.coerce
+        .number()
+        .int()
+        .nonnegative()
+        .default(16 * 1024 * 1024),
     })
     .prefault({}),
 });
@@ -122,7 +126,7 @@ export const ENVIRONMENT_KEYS: Readonly<Record<string, readonly string[]>> = {
   BERTH_UPLOAD_TTL_SECONDS: ['uploads', 'ttlSeconds'],
   BERTH_UPLOAD_SWEEP_INTERVAL_SECONDS: ['uploads', 'sweepIntervalSeconds'],
   BERTH_CACHE_MANIFEST_ENTRIES: ['cache', 'manifestEntries'],
-  BERTH_CACHE_MANIFEST_BODIES: ['cache', 'manifestBodies'],
+  BERTH_CACHE_MANIFEST_BODY_BYTES: ['cache', 'manifestBodyBytes'],
 };
 
 const SECRET_KEYS = new Set(['secretKey', 'accessKey', 'url']);

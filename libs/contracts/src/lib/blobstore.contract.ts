@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { rpc } from './contract';
+import { broadcast, rpc } from './contract';
 
 const digest = z.string().regex(/^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/);
 const repository = z.string().min(1).max(255);
@@ -92,4 +92,10 @@ export const CancelUpload = rpc(
   'berth.rpc.blobstore.upload.cancel.v1',
   z.object({ repository, id: uploadId }),
   z.object({ cancelled: z.literal(true) }),
+);
+
+/** Tells every blobstore instance that a blob was unlinked from a repository. */
+export const BlobUnlinked = broadcast(
+  'berth.cast.blobstore.blob-unlinked.v1',
+  z.object({ repository, digest }),
 );

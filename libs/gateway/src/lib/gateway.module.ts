@@ -23,7 +23,7 @@ import { UploadsHandler } from './uploads.handler';
     {
       provide: ManifestBodies,
       inject: [CONFIG],
-      useFactory: (config: BerthConfig) => new ManifestBodies(config.cache.manifestBodies),
+      useFactory: (config: BerthConfig) => new ManifestBodies(config.cache.manifestBodyBytes),
     },
   ],
 })

@@ -163,7 +163,8 @@ export class UploadsHandler {
     request.raw.on('aborted', () => counter.destroy(new Error('client disconnected')));
     let written: number;
     try {
-      written = await this.storage.write(path, request.raw.pipe(counter));
+      // A chunk is scratch until the upload completes; completing moves it, which makes it durable.
+      written = await this.storage.write(path, request.raw.pipe(counter), { durable: false });
     } catch (error) {
       this.hashes.drop(id);
       throw error;

@@ -15,7 +15,13 @@ export class ManifestCache {
 
   constructor(capacity: number, maxAgeMs = 10_000) {
     this.entries = new LruCache(capacity, maxAgeMs);
-    this.tagLists = new LruCache(Math.max(1, Math.floor(capacity / 100)), maxAgeMs);
+    // Bounded by the number of tags held, which is what costs memory.
+    this.tagLists = new LruCache({
+      capacity: 1_000,
+      maxAgeMs,
+      weigh: (tags) => tags.length,
+      maxWeight: 50_000,
+    });
   }
 
   /** A repository's whole tag list in byte order, if cached. */

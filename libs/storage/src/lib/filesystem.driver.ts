@@ -96,7 +96,8 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async write(path: string, source: Readable, _options?: WriteOptions): Promise<number> {
+  async write(path: string, source: Readable, options: WriteOptions = {}): Promise<number> {
+    const durable = options.durable !== false;
     const target = this.fullPath(path);
     await mkdir(this.tempDir, { recursive: true });
     const temp = join(this.tempDir, randomUUID());
@@ -105,9 +106,9 @@ export class FilesystemDriver implements StorageDriver {
       // `flush` fsyncs before the stream closes, so the rename below publishes durable bytes. (A
       // FileHandle stream with autoClose off never settles the pipeline when the source is an
       // HTTP request, so the path-based stream is used.)
-      await pipeline(source, counter, createWriteStream(temp, { flags: 'wx', flush: true }));
+      await pipeline(source, counter, createWriteStream(temp, { flags: 'wx', flush: durable }));
       await this.renameInto(temp, target);
-      await this.syncDirectory(dirname(target));
+      if (durable) await this.syncDirectory(dirname(target));
       return counter.bytes;
     } catch (error) {
       await rm(temp, { force: true });
@@ -137,6 +138,9 @@ export class FilesystemDriver implements StorageDriver {
     await this.stat(source);
     if (from === to) return;
     try {
+      // The source may have been written without flushing (a scratch chunk); the destination
+      // must be on disk before the rename publishes it.
+      await syncFile(from);
       await this.renameInto(from, to);
     } catch (error) {
       if (errorCode(error) === 'ENOENT') throw new PathNotFoundError(this.name, source);
@@ -310,4 +314,13 @@ function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
     ? error.code
     : undefined;
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -24,6 +24,12 @@ export interface ReadOptions {
 export interface WriteOptions {
   /** The exact number of bytes the source will yield, when known (lets S3 use one PUT). */
   readonly size?: number;
+  /**
+   * `false` for scratch objects (upload chunks) that may be lost if the machine crashes: the write
+   * skips flushing to disk. Such an object is still never seen partially, and a later
+   * {@link StorageDriver.move} makes it durable. Defaults to `true`.
+   */
+  readonly durable?: boolean;
 }
 
 /** How a presigned URL will be used. */
@@ -75,7 +81,7 @@ export interface StorageDriver {
 
   /**
    * Moves the object at `source` to `destination`, replacing any object there. The destination
-   * appears whole or not at all. Throws {@link PathNotFoundError} if `source` does not exist.
+   * appears whole or not at all, and is durable when the call resolves. Throws {@link PathNotFoundError} if `source` does not exist.
    */
   move(source: string, destination: string): Promise<void>;
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -129,6 +129,24 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
   };
 }
 
+/**
+ * How `npm start` runs a Berth app: the compiled build (`npm run build`; the e2e global setup and
+ * the bench build once) with the Node flags and environment of `package.json`'s `config`, which
+ * keep a process's memory bounded. `entry` is the app's source path, e.g. `apps/registry/src/main.ts`.
+ */
+export function berthNodeCommand(entry: string): { args: string[]; env: Record<string, string> } {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    config: { node_flags: string };
+  };
+  return {
+    args: [
+      ...pkg.config.node_flags.split(' ').filter(Boolean),
+      join(ROOT, 'dist', entry.replace(/\.ts$/, '.js')),
+    ],
+    env: { MALLOC_ARENA_MAX: '2' },
+  };
+}
+
 function child(
   name: string,
   entry: string,
@@ -145,11 +163,10 @@ async function launch(target: Child, dir: string): Promise<void> {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith('BERTH_')),
   );
-  // The compiled build (`npm run build`, done once by the e2e global setup), as `npm start` runs it.
-  const entry = join(ROOT, 'dist', target.entry.replace(/\.ts$/, '.js'));
-  const proc = spawn(process.execPath, ['--enable-source-maps', entry], {
+  const { args, env } = berthNodeCommand(target.entry);
+  const proc = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...inherited, ...target.env },
+    env: { ...inherited, ...env, ...target.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout.pipe(log);

@@ -2,15 +2,15 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { getFreePort, startDistribution } from '@berth/testing';
+import { berthNodeCommand, getFreePort, startDistribution } from '@berth/testing';
 import { berthChildEnv, type BenchConfig } from '../config/bench.config';
 import type { RunningTarget } from './target';
 
 /** The repository root. */
 const REPO_ROOT = resolve(__dirname, '../../../..');
 
-/** The all-in-one entry point, compiled exactly as `npm start` runs it. */
-const BERTH_ENTRY = 'dist/apps/registry/src/main.js';
+/** The all-in-one entry point, run (compiled) exactly as `npm start` runs it. */
+const BERTH_ENTRY = 'apps/registry/src/main.ts';
 
 const STOP_GRACE_MS = 10_000;
 const OUTPUT_TAIL_CHARS = 8_000;
@@ -37,9 +37,10 @@ export async function startBerthTarget(config: BenchConfig): Promise<RunningTarg
     cwd: REPO_ROOT,
     stdio: 'ignore',
   });
-  const child = spawn(process.execPath, [BERTH_ENTRY], {
+  const command = berthNodeCommand(BERTH_ENTRY);
+  const child = spawn(process.execPath, command.args, {
     cwd: REPO_ROOT,
-    env: berthChildEnv(port, dataDir),
+    env: { ...command.env, ...berthChildEnv(port, dataDir) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
