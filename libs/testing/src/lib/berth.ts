@@ -29,6 +29,8 @@ export interface RunningBerth {
   readonly host: string;
   /** Base URLs of every gateway replica. */
   readonly gatewayUrls: readonly string[];
+  /** Process ids of every Berth process, for callers that sample memory. */
+  pids(): number[];
   /** Stops gateway replica `index` and starts it again on the same port. */
   restartGateway(index: number): Promise<void>;
   /** Stops every process and removes everything it stored. */
@@ -119,6 +121,7 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
     url,
     host: url.replace(/^http:\/\//, ''),
     gatewayUrls,
+    pids: () => children.flatMap((c) => (c.process?.pid === undefined ? [] : [c.process.pid])),
     restartGateway: async (index) => {
       const gateway = gateways[index];
       if (!gateway) throw new Error(`no gateway ${index}`);

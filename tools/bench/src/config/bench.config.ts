@@ -15,7 +15,6 @@ const schema = z.object({
   BENCH_DISTRIBUTION_URL: optionalUrl,
   BENCH_DISTRIBUTION_PID: positiveInt.optional(),
   BENCH_SKIP_DISTRIBUTION: z.enum(['0', '1', 'true', 'false']).default('0'),
-  BENCH_BERTH_START_TIMEOUT_S: positiveInt.default(120),
   BENCH_REQUEST_IDLE_TIMEOUT_S: positiveInt.default(60),
   BENCH_CONCURRENCY: positiveInt.default(32),
   BENCH_MONOLITHIC_MIB: positiveInt.default(64),
@@ -42,8 +41,6 @@ export type TargetSource =
 export interface BenchConfig {
   readonly berth: Exclude<TargetSource, { kind: 'skip' }>;
   readonly distribution: TargetSource;
-  /** How long a spawned Berth may take to answer `GET /v2/`. */
-  readonly berthStartTimeoutMs: number;
   /** A request whose connection is silent this long fails (the registry hung). */
   readonly requestIdleTimeoutMs: number;
   /** In-flight requests for the request-storm scenarios (manifests, blob HEADs, tags). */
@@ -100,7 +97,6 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
       : e.BENCH_DISTRIBUTION_URL === undefined
         ? { kind: 'spawn' }
         : { kind: 'external', url: e.BENCH_DISTRIBUTION_URL, pid: e.BENCH_DISTRIBUTION_PID ?? null },
-    berthStartTimeoutMs: e.BENCH_BERTH_START_TIMEOUT_S * 1000,
     requestIdleTimeoutMs: e.BENCH_REQUEST_IDLE_TIMEOUT_S * 1000,
     concurrency: e.BENCH_CONCURRENCY,
     monolithic: { blobBytes: e.BENCH_MONOLITHIC_MIB * MIB, count: e.BENCH_MONOLITHIC_COUNT },
@@ -117,16 +113,14 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
 }
 
 /**
- * The environment for a spawned all-in-one Berth. Inherited `BERTH_*` variables pass through (so
- * `BERTH_BUS=nats npm run bench` benches another mode), but the bench's own listener, data
- * directory and log level always win.
+ * The `BERTH_*` settings of the bench's own environment that the spawned Berth gets (e.g.
+ * `BERTH_BUS=nats`); the harness decides host, port, data directory and log level.
  */
-export function berthChildEnv(port: number, dataDir: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    BERTH_HTTP_HOST: '127.0.0.1',
-    BERTH_HTTP_PORT: String(port),
-    BERTH_DATA_DIR: dataDir,
-    BERTH_LOG_LEVEL: 'warn',
-  };
+export function berthPassthroughEnv(): Record<string, string> {
+  const owned = new Set(['BERTH_HTTP_HOST', 'BERTH_HTTP_PORT', 'BERTH_DATA_DIR', 'BERTH_LOG_LEVEL']);
+  return Object.fromEntries(
+    Object.entries(process.env).flatMap(([key, value]) =>
+      key.startsWith('BERTH_') && !owned.has(key) && value !== undefined ? [[key, value]] : [],
+    ),
+  );
 }

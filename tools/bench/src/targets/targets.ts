@@ -1,19 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { berthNodeCommand, getFreePort, startDistribution } from '@berth/testing';
-import { berthChildEnv, type BenchConfig } from '../config/bench.config';
+import { startBerth, startDistribution, type RunningBerth } from '@berth/testing';
+import { berthPassthroughEnv, type BenchConfig } from '../config/bench.config';
 import type { RunningTarget } from './target';
 
 /** The repository root. */
 const REPO_ROOT = resolve(__dirname, '../../../..');
-
-/** The all-in-one entry point, run (compiled) exactly as `npm start` runs it. */
-const BERTH_ENTRY = 'apps/registry/src/main.ts';
-
-const STOP_GRACE_MS = 10_000;
-const OUTPUT_TAIL_CHARS = 8_000;
 
 /** A registry did not come up; the message says why and carries the tail of its output. */
 export class RegistryStartError extends Error {
@@ -21,65 +13,36 @@ export class RegistryStartError extends Error {
 }
 
 /**
- * Builds and starts all-in-one Berth (as `npm start` does) on a free port of 127.0.0.1 with a fresh data directory,
- * or wraps the registry at `BENCH_BERTH_URL`. Resolves once `GET /v2/` answers 200; rejects with
- * the tail of Berth's output if it exits or does not answer in time.
+ * Builds and starts all-in-one Berth exactly as `npm start` runs it (through the test harness's
+ * `startBerth`), or wraps the registry at `BENCH_BERTH_URL`.
  */
 export async function startBerthTarget(config: BenchConfig): Promise<RunningTarget> {
   const source = config.berth;
   if (source.kind === 'external') {
     return external('Berth', source.url, source.pid);
   }
-  const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-data-'));
-  const port = await getFreePort();
-  const url = `http://127.0.0.1:${port}`;
   execFileSync(process.execPath, [join(REPO_ROOT, 'tools/scripts/build.cjs')], {
     cwd: REPO_ROOT,
     stdio: 'ignore',
   });
-  const command = berthNodeCommand(BERTH_ENTRY);
-  const child = spawn(process.execPath, command.args, {
-    cwd: REPO_ROOT,
-    env: { ...command.env, ...berthChildEnv(port, dataDir) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const keepTail = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
-  };
-  child.stdout.on('data', keepTail);
-  child.stderr.on('data', keepTail);
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      process.removeListener('exit', killOnExit);
-      await terminate(child);
-      await rm(dataDir, { recursive: true, force: true });
-    })();
-    return stopped;
-  };
+  let berth: RunningBerth;
   try {
-    await waitForRegistry(url, config.berthStartTimeoutMs, () => {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new RegistryStartError(
-          `Berth exited during start (${child.exitCode ?? child.signalCode ?? '?'})`,
-        );
-      }
-    });
-    if (child.pid === undefined) throw new RegistryStartError('Berth started without a process id');
+    berth = await startBerth({ shape: 'all-in-one', env: berthPassthroughEnv() });
   } catch (error) {
-    await stop();
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new RegistryStartError(
-      `${reason}\nBerth's output (last ${OUTPUT_TAIL_CHARS} characters):\n${output}`,
-    );
+    throw new RegistryStartError(error instanceof Error ? error.message : String(error));
   }
-  return { name: 'Berth', url, pid: child.pid, description: `all-in-one from source (${BERTH_ENTRY})`, stop };
+  const pid = berth.pids()[0];
+  if (pid === undefined) {
+    await berth.stop();
+    throw new RegistryStartError('Berth started without a process id');
+  }
+  return {
+    name: 'Berth',
+    url: berth.url,
+    pid,
+    description: 'all-in-one, compiled, as npm start runs it',
+    stop: () => berth.stop(),
+  };
 }
 
 /**
@@ -142,14 +105,3 @@ async function waitForRegistry(url: string, timeoutMs: number, check: () => void
 }
 
 /** SIGTERM, then SIGKILL after a grace period; resolves once the child has exited. */
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise<void>((done) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
-}
