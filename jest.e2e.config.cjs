@@ -1,5 +1,8 @@
+const { reporters, ...preset } = require('./jest.preset.cjs');
+
 module.exports = {
-  ...require('./jest.preset.cjs'),
+  ...preset,
+  reporters: reporters('e2e'),
   displayName: 'e2e',
   testMatch: ['<rootDir>/apps/*-e2e/**/*.e2e-spec.ts'],
   testTimeout: 180000,

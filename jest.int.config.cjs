@@ -1,5 +1,8 @@
+const { reporters, ...preset } = require('./jest.preset.cjs');
+
 module.exports = {
-  ...require('./jest.preset.cjs'),
+  ...preset,
+  reporters: reporters('integration'),
   displayName: 'integration',
   testMatch: ['<rootDir>/{apps,libs}/**/*.int-spec.ts'],
   testTimeout: 60000,

@@ -8,7 +8,11 @@ for (const [alias, [target]] of Object.entries(compilerOptions.paths)) {
   moduleNameMapper[`^${alias.replace('/', '\\/')}$`] = path.join(__dirname, target);
 }
 
+/** Jest's own output plus the one-line summary CI reads, named after the tier. */
+const reporters = (tier) => ['default', ['<rootDir>/tools/scripts/jest-summary-reporter.cjs', { tier }]];
+
 module.exports = {
+  reporters,
   rootDir: __dirname,
   testEnvironment: 'node',
   transform: {

@@ -1,5 +1,8 @@
+const { reporters, ...preset } = require('./jest.preset.cjs');
+
 module.exports = {
-  ...require('./jest.preset.cjs'),
+  ...preset,
+  reporters: reporters('unit'),
   displayName: 'unit',
   testMatch: ['<rootDir>/{apps,libs,tools}/**/*.spec.ts'],
 };
