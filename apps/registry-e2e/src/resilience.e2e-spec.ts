@@ -166,40 +166,44 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
   });
 });
 
-describe('abandoned uploads', () => {
-  let berth: RunningBerth;
-  let root: string;
+// Filesystem storage in both shapes here, so the test can look at what is left on disk.
+describe.each(SHAPES.map((shape) => ({ ...shape, storage: 'filesystem' as const })))(
+  'abandoned uploads: $shape',
+  (shape) => {
+    let berth: RunningBerth;
+    let root: string;
 
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'berth-sweep-'));
-    berth = await startBerth({
-      shape: 'all-in-one',
-      env: {
-        BERTH_STORAGE_ROOT: root,
-        BERTH_UPLOAD_TTL_SECONDS: '1',
-        BERTH_UPLOAD_SWEEP_INTERVAL_SECONDS: '1',
-      },
+    beforeAll(async () => {
+      root = await mkdtemp(join(tmpdir(), 'berth-sweep-'));
+      berth = await startBerth({
+        ...shape,
+        env: {
+          BERTH_STORAGE_ROOT: root,
+          BERTH_UPLOAD_TTL_SECONDS: '1',
+          BERTH_UPLOAD_SWEEP_INTERVAL_SECONDS: '1',
+        },
+      });
     });
-  });
 
-  afterAll(async () => {
-    await berth.stop();
-    await rm(root, { recursive: true, force: true });
-  });
+    afterAll(async () => {
+      await berth.stop();
+      await rm(root, { recursive: true, force: true });
+    });
 
-  it('expire and are swept from storage', async () => {
-    const sut = new OciClient(berth.url);
-    const started = await sut.request('POST', `/v2/${repoName()}/blobs/uploads/`);
-    const location = sut.location(started);
-    expect((await patch(sut, location, randomBlob(1000).bytes, 0)).status).toBe(202);
-    expect(await readdir(join(root, 'uploads'))).toHaveLength(1);
+    it('expire and are swept from storage', async () => {
+      const sut = new OciClient(berth.url);
+      const started = await sut.request('POST', `/v2/${repoName()}/blobs/uploads/`);
+      const location = sut.location(started);
+      expect((await patch(sut, location, randomBlob(1000).bytes, 0)).status).toBe(202);
+      expect(await readdir(join(root, 'uploads'))).toHaveLength(1);
 
-    await new Promise((r) => setTimeout(r, 3500));
+      await new Promise((r) => setTimeout(r, 3500));
 
-    const status = await sut.request('GET', location);
-    expect(status.status).toBe(404);
-    expect(await errorCodes(status)).toEqual(['BLOB_UPLOAD_UNKNOWN']);
-    // The driver prunes emptied directories, so `uploads` itself may be gone too.
-    expect(await readdir(join(root, 'uploads')).catch(() => [])).toHaveLength(0);
-  });
-});
+      const status = await sut.request('GET', location);
+      expect(status.status).toBe(404);
+      expect(await errorCodes(status)).toEqual(['BLOB_UPLOAD_UNKNOWN']);
+      // The driver prunes emptied directories, so `uploads` itself may be gone too.
+      expect(await readdir(join(root, 'uploads')).catch(() => [])).toHaveLength(0);
+    });
+  },
+);
