@@ -81,6 +81,25 @@ describe.each(SHAPES)('OCI conformance: $label', (shape) => {
       expect(Buffer.from(await suffix.arrayBuffer()).equals(blob.bytes.subarray(9990))).toBe(true);
     });
 
+    it('serves a blob of many read chunks whole to concurrent clients, and ranges across chunk edges', async () => {
+      const name = repoName();
+      const blob = randomBlob(5 * 1024 * 1024 + 123);
+      await sut.pushBlob(name, blob);
+      const pulls = await Promise.all(
+        [1, 2, 3].map(async () =>
+          sha256(
+            Buffer.from(await (await sut.request('GET', `/v2/${name}/blobs/${blob.digest}`)).arrayBuffer()),
+          ),
+        ),
+      );
+      expect(pulls).toEqual([blob.digest, blob.digest, blob.digest]);
+      const edge = await sut.request('GET', `/v2/${name}/blobs/${blob.digest}`, {
+        headers: { range: 'bytes=1048000-2098000' },
+      });
+      expect(edge.status).toBe(206);
+      expect(Buffer.from(await edge.arrayBuffer()).equals(blob.bytes.subarray(1048000, 2098001))).toBe(true);
+    });
+
     it('answers a range past the end with 416 and a well-formed error body', async () => {
       const name = repoName();
       const blob = randomBlob(100);

@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import { Bus } from '@berth/bus';
 import type { BerthConfig } from '@berth/config';
@@ -57,16 +58,6 @@ export class BlobsHandler {
         return;
       }
     }
-    let stream;
-    try {
-      stream = await this.storage.reader(
-        path,
-        range ? { offset: range.start, length: range.end - range.start + 1 } : {},
-      );
-    } catch (error) {
-      if (error instanceof PathNotFoundError) throw new OciError('BLOB_UNKNOWN', `blob unknown: ${digest}`);
-      throw error;
-    }
     if (range) {
       reply
         .code(206)
@@ -75,7 +66,24 @@ export class BlobsHandler {
     } else {
       reply.code(200).header('content-length', String(size));
     }
-    await reply.send(stream);
+    const response = reply.raw;
+    try {
+      await this.storage.send(path, response, {
+        ...(range ? { offset: range.start, length: range.end - range.start + 1 } : {}),
+        // The blob is open: from here on the bytes go straight onto the socket, past Fastify.
+        onStart: () => {
+          reply.hijack();
+          response.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+        },
+      });
+    } catch (error) {
+      if (!response.headersSent) {
+        if (error instanceof PathNotFoundError) throw new OciError('BLOB_UNKNOWN', `blob unknown: ${digest}`);
+        throw error;
+      }
+      // The client went away, or storage failed mid-blob: no response is left to carry an error.
+      response.destroy();
+    }
   }
 
   /** Unlinks a blob from the repository (202). */

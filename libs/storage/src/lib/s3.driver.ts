@@ -1,7 +1,15 @@
 import { Client, S3Error, type BucketItem } from 'minio';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { S3StorageConfig } from './storage.config';
-import type { FileInfo, ReadOptions, RedirectOptions, StorageDriver, WriteOptions } from './storage.driver';
+import type {
+  FileInfo,
+  ReadOptions,
+  RedirectOptions,
+  SendOptions,
+  StorageDriver,
+  WriteOptions,
+} from './storage.driver';
 import { InvalidOffsetError, PathNotFoundError } from './storage.error';
 
 /** The least part size for a streamed write; also the most a write buffers before its first request. */
@@ -98,6 +106,13 @@ export class S3Driver implements StorageDriver {
     } catch (error) {
       throw this.notFound(error, path);
     }
+  }
+
+  async send(path: string, destination: Writable, options: SendOptions = {}): Promise<void> {
+    // minio hands out its own response stream; there are no buffers of ours to reuse.
+    const source = await this.reader(path, options);
+    options.onStart?.();
+    await pipeline(source, destination);
   }
 
   async write(path: string, source: Readable, options: WriteOptions = {}): Promise<number> {

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * What a driver knows about one stored object.
@@ -18,6 +18,15 @@ export interface ReadOptions {
   readonly offset?: number;
   /** How many bytes to read at most; defaults to the rest of the object. */
   readonly length?: number;
+}
+
+/** Options of {@link StorageDriver.send}. */
+export interface SendOptions extends ReadOptions {
+  /**
+   * Called once the object is open and before the first byte is written, so a caller can commit
+   * to a response (headers) only when the object is there.
+   */
+  readonly onStart?: () => void;
 }
 
 /** Hints for a write. */
@@ -64,6 +73,16 @@ export interface StorageDriver {
    * empty stream).
    */
   reader(path: string, options?: ReadOptions): Promise<Readable>;
+
+  /**
+   * Writes the object's bytes (or a range) into `destination` and ends it, with backpressure.
+   * Unlike {@link StorageDriver.reader} it may reuse its buffers, so serving a large blob does not
+   * allocate one buffer per chunk (which costs garbage collections). That is why `destination`
+   * must be done with a chunk's memory when its write callback fires, as a socket or an HTTP
+   * response is (an in-memory stream that keeps references, like a PassThrough, is not). Throws
+   * like `reader` before `onStart`; rejects if `destination` fails midway.
+   */
+  send(path: string, destination: Writable, options?: SendOptions): Promise<void>;
 
   /**
    * Streams `source` into the object at `path`, replacing any object there, and resolves with the

@@ -1,5 +1,12 @@
-import type { Readable } from 'node:stream';
-import type { FileInfo, ReadOptions, RedirectOptions, StorageDriver, WriteOptions } from './storage.driver';
+import type { Readable, Writable } from 'node:stream';
+import type {
+  FileInfo,
+  ReadOptions,
+  RedirectOptions,
+  SendOptions,
+  StorageDriver,
+  WriteOptions,
+} from './storage.driver';
 import { InvalidOffsetError, InvalidPathError } from './storage.error';
 import { validateStoragePath } from './storage-path';
 
@@ -26,13 +33,22 @@ export class ValidatingDriver implements StorageDriver {
   }
 
   async reader(path: string, options: ReadOptions = {}): Promise<Readable> {
+    this.checkReadOptions(path, options);
+    return this.driver.reader(path, options);
+  }
+
+  private checkReadOptions(path: string, options: ReadOptions): void {
     this.checkObjectPath(path);
     const offset = options.offset ?? 0;
     if (!isCount(offset)) throw new InvalidOffsetError(this.name, path, offset);
     if (options.length !== undefined && !isCount(options.length)) {
       throw new RangeError(`${this.name}: invalid read length ${options.length} for ${path}`);
     }
-    return this.driver.reader(path, options);
+  }
+
+  async send(path: string, destination: Writable, options: SendOptions = {}): Promise<void> {
+    this.checkReadOptions(path, options);
+    return this.driver.send(path, destination, options);
   }
 
   async write(path: string, source: Readable, options: WriteOptions = {}): Promise<number> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FileInfo, StorageDriver } from '../lib/storage.driver';
 import { InvalidOffsetError, InvalidPathError, PathNotFoundError } from '../lib/storage.error';
@@ -294,6 +294,55 @@ export function runDriverSuite(name: string, factory: DriverSuiteFactory): void 
       });
     });
 
+    describe('send', () => {
+      const size = 3 * 1024 * 1024 + 17;
+      beforeEach(async () => {
+        await sut.write('/s/object', patternSource(size));
+      });
+
+      it('writes the whole object into the destination and ends it, calling onStart once first', async () => {
+        const events: string[] = [];
+        const destination = new SocketLike(() => events.push('data'));
+        await sut.send('/s/object', destination, { onStart: () => events.push('start') });
+        expect(await digestOf(Readable.from([destination.bytes()]))).toEqual({
+          bytes: size,
+          sha256: patternDigest(size),
+        });
+        expect(events.slice(0, 2)).toEqual(['start', 'data']);
+        expect(destination.ended).toBe(true);
+      });
+
+      it('writes a range', async () => {
+        const destination = new SocketLike();
+        await sut.send('/s/object', destination, { offset: 1_048_570, length: 20 });
+        expect(destination.bytes().equals(pattern(1_048_570, 20))).toBe(true);
+      });
+
+      it('ends the destination for an empty range', async () => {
+        const destination = new SocketLike();
+        await sut.send('/s/object', destination, { offset: size });
+        expect(destination.bytes()).toEqual(Buffer.alloc(0));
+        expect(destination.ended).toBe(true);
+      });
+
+      it('throws before onStart for a missing object or an offset past the end', async () => {
+        const onStart = jest.fn();
+        await expect(sut.send('/s/missing', new PassThrough(), { onStart })).rejects.toBeInstanceOf(
+          PathNotFoundError,
+        );
+        await expect(
+          sut.send('/s/object', new PassThrough(), { offset: size + 1, onStart }),
+        ).rejects.toBeInstanceOf(InvalidOffsetError);
+        expect(onStart).not.toHaveBeenCalled();
+      });
+
+      it('rejects when the destination fails midway', async () => {
+        const destination = new SocketLike(undefined, 100_000);
+        destination.on('error', () => undefined);
+        await expect(sut.send('/s/object', destination)).rejects.toThrow();
+      });
+    });
+
     describe('stat', () => {
       it('describes an object', async () => {
         const before = Date.now();
@@ -558,6 +607,43 @@ export function runDriverSuite(name: string, factory: DriverSuiteFactory): void 
 }
 
 /** The deterministic byte at `position` of generated content; differs across 8 MiB part shifts. */
+/**
+ * A destination with a socket's contract: a chunk is copied before its write callback fires, so
+ * the writer may reuse the buffer. It fails like a vanished client after `failAfter` bytes.
+ */
+class SocketLike extends Writable {
+  private readonly chunks: Buffer[] = [];
+  private received = 0;
+  ended = false;
+
+  constructor(
+    private readonly onData?: () => void,
+    private readonly failAfter = Number.POSITIVE_INFINITY,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.onData?.();
+    this.received += chunk.length;
+    if (this.received > this.failAfter) {
+      callback(new Error('client went away'));
+      return;
+    }
+    this.chunks.push(Buffer.from(chunk));
+    setImmediate(callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.ended = true;
+    callback();
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
 function patternByte(position: number): number {
   return (position ^ (position >>> 8) ^ (position >>> 16) ^ (position >>> 24) ^ 0x5a) & 0xff;
 }
