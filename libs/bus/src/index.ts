@@ -1,5 +1,6 @@
 export * from './lib/bus';
 export * from './lib/rpc-envelope';
 export * from './lib/in-process.bus';
-export * from './lib/nats.bus';
+export type { NatsBus, NatsBusOptions } from './lib/nats.bus';
+export * from './lib/connect-nats-bus';
 export * from './lib/publish-committed';

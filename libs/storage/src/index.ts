@@ -4,5 +4,5 @@ export * from './lib/storage-path';
 export * from './lib/blob-layout';
 export * from './lib/storage.config';
 export * from './lib/filesystem.driver';
-export * from './lib/s3.driver';
+export type { S3Driver } from './lib/s3.driver';
 export * from './lib/create-storage-driver';

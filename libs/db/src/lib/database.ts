@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { PrismaPg } from '@prisma/adapter-pg';
-import { Client } from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
+import type { PGlite as PGliteClass } from '@electric-sql/pglite';
+import type { PrismaPg as PrismaPgClass } from '@prisma/adapter-pg';
+import type { Client as PgClient } from 'pg';
+import type { PrismaPGlite as PrismaPGliteClass } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/client';
 import { applyMigrations, type SqlExecutor } from './migrations';
 
@@ -52,7 +52,21 @@ async function initEmbedded(dir: string): Promise<void> {
   });
 }
 
+/*
+ * Each backend's modules are loaded only when it is chosen: the all-in-one never needs the
+ * PostgreSQL client (~15 MB), the distributed services never need PGlite.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports -- deliberately lazy, see above */
+const loadPg = () => (require('pg') as { Client: typeof PgClient }).Client;
+const loadPrismaPg = () => (require('@prisma/adapter-pg') as { PrismaPg: typeof PrismaPgClass }).PrismaPg;
+const loadPGlite = () => (require('@electric-sql/pglite') as { PGlite: typeof PGliteClass }).PGlite;
+const loadPrismaPGlite = () =>
+  (require('pglite-prisma-adapter') as { PrismaPGlite: typeof PrismaPGliteClass }).PrismaPGlite;
+/* eslint-enable @typescript-eslint/no-require-imports */
+
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
+  const Client = loadPg();
+  const PrismaPg = loadPrismaPg();
   // Migrations run on one dedicated connection, because the advisory lock belongs to a session.
   const migrator = new Client({ connectionString: url });
   // A connection dropped after a failure must not become an unhandled 'error' event.
@@ -86,6 +100,8 @@ const EMBEDDED_POSTGRES_CONF = ['shared_buffers=16MB', 'work_mem=2MB', 'maintena
 async function openEmbedded(dir: string): Promise<Database> {
   await mkdir(dir, { recursive: true });
   if (!existsSync(join(dir, 'PG_VERSION'))) await initEmbedded(dir);
+  const PGlite = loadPGlite();
+  const PrismaPGlite = loadPrismaPGlite();
   const pglite = await PGlite.create(dir, { postgresqlconf: EMBEDDED_POSTGRES_CONF });
   const executor: SqlExecutor = {
     exec: async (sql) => {

@@ -1,4 +1,4 @@
-import { InProcessBus, NatsBus, type Bus } from '@berth/bus';
+import { InProcessBus, connectNatsBus, type Bus } from '@berth/bus';
 import type { BerthConfig } from '@berth/config';
 import type { Logger } from 'pino';
 
@@ -11,7 +11,7 @@ export async function openBus(config: BerthConfig, logger: Logger, name: string)
     logger.error({ err: error, subject: context.subject }, 'bus handler failed');
   };
   if (config.bus.kind === 'in-process') return new InProcessBus(reportError);
-  return NatsBus.connect({
+  return connectNatsBus({
     servers: config.bus.natsUrl,
     namespace: config.bus.namespace,
     name: `berth-${name}`,

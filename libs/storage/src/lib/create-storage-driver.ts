@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { FilesystemDriver } from './filesystem.driver';
-import { S3Driver } from './s3.driver';
+import type { S3Driver } from './s3.driver';
 import type { StorageConfig } from './storage.config';
 import type { StorageDriver } from './storage.driver';
 import { ValidatingDriver } from './validating.driver';
@@ -18,7 +18,7 @@ export function createStorageDriver(config: StorageConfig): StorageDriver {
     case 'filesystem':
       return new ValidatingDriver(new FilesystemDriver(config.root));
     case 's3':
-      return new ValidatingDriver(new S3Driver(config));
+      return new ValidatingDriver(new (loadS3Driver())(config));
   }
 }
 
@@ -35,9 +35,18 @@ export async function openStorageDriver(config: StorageConfig): Promise<StorageD
       await access(config.root, constants.R_OK | constants.W_OK | constants.X_OK);
       return new ValidatingDriver(new FilesystemDriver(config.root));
     case 's3': {
-      const driver = new S3Driver(config);
+      const driver = new (loadS3Driver())(config);
       await driver.ensureBucket();
       return new ValidatingDriver(driver);
     }
   }
+}
+
+/**
+ * The S3 driver, loaded on first use: the S3 client and its dependencies cost ~25 MB of memory,
+ * which a registry on the filesystem never needs.
+ */
+function loadS3Driver(): typeof S3Driver {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberately lazy, see above
+  return (require('./s3.driver') as typeof import('./s3.driver')).S3Driver;
 }
