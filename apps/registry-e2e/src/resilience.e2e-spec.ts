@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBerth, type RunningBerth } from '@berth/testing';
@@ -104,6 +104,37 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
 
     expect((await patch(sut, location, blob.bytes, 0)).status).toBe(202);
     expect((await sut.request('PUT', withQuery(location, { digest: blob.digest }))).status).toBe(201);
+  });
+
+  it('releases everything of pulls whose clients disconnect midway, and keeps serving', async () => {
+    const name = repoName();
+    const blob = randomBlob(8 * 1024 * 1024);
+    await sut.pushBlob(name, blob);
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve) => {
+        const req = httpRequest(`${berth.url}/v2/${name}/blobs/${blob.digest}`, (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', () => {
+          resolve();
+        });
+        req.end();
+      });
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const openBlobFiles = await Promise.all(
+      berth.pids().map(async (pid) => {
+        const fds = await readdir(`/proc/${pid}/fd`);
+        const targets = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
+        return targets.filter((target) => target.includes('/blobs/sha256/')).length;
+      }),
+    );
+    expect(openBlobFiles.reduce((a, b) => a + b, 0)).toBe(0);
+    const pulled = await sut.request('GET', `/v2/${name}/blobs/${blob.digest}`);
+    expect(sha256(Buffer.from(await pulled.arrayBuffer()))).toBe(blob.digest);
   });
 
   it('stores one whole blob when two clients push the same blob at once', async () => {
