@@ -161,14 +161,7 @@ describe.each(SHAPES)('OCI conformance: $label', (shape) => {
       const started = await sut.request('POST', `/v2/${name}/blobs/uploads/`);
       let location = sut.location(started);
       const chunk = (start: number, end: number) =>
-        sut.request('PATCH', location, {
-          headers: {
-            'content-type': 'application/octet-stream',
-            'content-range': `${start}-${end - 1}`,
-            'content-length': String(end - start),
-          },
-          body: blob.bytes.subarray(start, end),
-        });
+        sut.patchChunk(location, blob.bytes.subarray(start, end), start);
       let response = await chunk(0, 10_000);
       expect(response.status).toBe(202);
       expect(response.headers.get('range')).toBe('0-9999');

@@ -33,17 +33,6 @@ function disconnectMidUpload(url: string, declared: number, sent: Buffer): Promi
   });
 }
 
-async function patch(sut: OciClient, location: string, bytes: Buffer, start: number): Promise<Response> {
-  return sut.request('PATCH', location, {
-    headers: {
-      'content-type': 'application/octet-stream',
-      'content-range': `${start}-${start + bytes.length - 1}`,
-      'content-length': String(bytes.length),
-    },
-    body: bytes,
-  });
-}
-
 describe.each(SHAPES)('resilience: $label', (shape) => {
   let berth: RunningBerth;
   let sut: OciClient;
@@ -62,11 +51,11 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
     const blob = randomBlob(200_000);
     const started = await sut.request('POST', `/v2/${name}/blobs/uploads/`);
     const location = sut.location(started);
-    expect((await patch(sut, location, blob.bytes.subarray(0, 100_000), 0)).status).toBe(202);
+    expect((await sut.patchChunk(location, blob.bytes.subarray(0, 100_000), 0)).status).toBe(202);
 
     await berth.restartGateway(0);
 
-    expect((await patch(sut, location, blob.bytes.subarray(100_000), 100_000)).status).toBe(202);
+    expect((await sut.patchChunk(location, blob.bytes.subarray(100_000), 100_000)).status).toBe(202);
     const done = await sut.request('PUT', withQuery(location, { digest: blob.digest }));
     expect(done.status).toBe(201);
     const pulled = await sut.request('GET', `/v2/${name}/blobs/${blob.digest}`);
@@ -81,9 +70,9 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
     const blob = randomBlob(90_000);
     const started = await first.request('POST', `/v2/${name}/blobs/uploads/`);
     const path = started.headers.get('location') ?? '';
-    expect((await patch(first, path, blob.bytes.subarray(0, 30_000), 0)).status).toBe(202);
-    expect((await patch(second, path, blob.bytes.subarray(30_000, 60_000), 30_000)).status).toBe(202);
-    expect((await patch(first, path, blob.bytes.subarray(60_000), 60_000)).status).toBe(202);
+    expect((await first.patchChunk(path, blob.bytes.subarray(0, 30_000), 0)).status).toBe(202);
+    expect((await second.patchChunk(path, blob.bytes.subarray(30_000, 60_000), 30_000)).status).toBe(202);
+    expect((await first.patchChunk(path, blob.bytes.subarray(60_000), 60_000)).status).toBe(202);
     const done = await second.request('PUT', withQuery(`${second.baseUrl}${path}`, { digest: blob.digest }));
     expect(done.status).toBe(201);
     const pulled = await first.request('GET', `/v2/${name}/blobs/${blob.digest}`);
@@ -102,7 +91,7 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
     expect(status.headers.get('range')).toBe('0-0');
     expect((await sut.request('HEAD', `/v2/${name}/blobs/${blob.digest}`)).status).toBe(404);
 
-    expect((await patch(sut, location, blob.bytes, 0)).status).toBe(202);
+    expect((await sut.patchChunk(location, blob.bytes, 0)).status).toBe(202);
     expect((await sut.request('PUT', withQuery(location, { digest: blob.digest }))).status).toBe(201);
   });
 
@@ -166,7 +155,7 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
     const started = await sut.request('POST', `/v2/${name}/blobs/uploads/`);
     const location = sut.location(started);
     const statuses = (
-      await Promise.all([patch(sut, location, left.bytes, 0), patch(sut, location, right.bytes, 0)])
+      await Promise.all([sut.patchChunk(location, left.bytes, 0), sut.patchChunk(location, right.bytes, 0)])
     ).map((r) => r.status);
     expect([...statuses].sort()).toEqual([202, 416]);
     const winner = statuses[0] === 202 ? left : right;
@@ -225,7 +214,7 @@ describe.each(SHAPES.map((shape) => ({ ...shape, storage: 'filesystem' as const 
       const sut = new OciClient(berth.url);
       const started = await sut.request('POST', `/v2/${repoName()}/blobs/uploads/`);
       const location = sut.location(started);
-      expect((await patch(sut, location, randomBlob(1000).bytes, 0)).status).toBe(202);
+      expect((await sut.patchChunk(location, randomBlob(1000).bytes, 0)).status).toBe(202);
       expect(await readdir(join(root, 'uploads'))).toHaveLength(1);
 
       await new Promise((r) => setTimeout(r, 3500));

@@ -49,6 +49,18 @@ export class OciClient {
     return new URL(location, this.baseUrl).toString();
   }
 
+  /** PATCH one chunk of an upload, starting at `start`, with its Content-Range. */
+  patchChunk(location: string, bytes: Uint8Array, start: number): Promise<Response> {
+    return this.request('PATCH', location, {
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-range': `${start}-${start + bytes.length - 1}`,
+        'content-length': String(bytes.length),
+      },
+      body: bytes,
+    });
+  }
+
   /** POST then PUT with the whole body: the spec's monolithic upload. */
   async pushBlob(name: string, blob: TestBlob): Promise<void> {
     const started = await this.request('POST', `/v2/${name}/blobs/uploads/`);

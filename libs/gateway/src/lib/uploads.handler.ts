@@ -160,7 +160,10 @@ export class UploadsHandler {
     const hasher = this.hashes.claim(id, session.offset);
     const counter = new CountingStream(hasher);
     request.raw.on('error', (error) => counter.destroy(error));
-    request.raw.on('aborted', () => counter.destroy(new Error('client disconnected')));
+    // A connection that closes before the body is complete is a client that went away.
+    request.raw.on('close', () => {
+      if (!request.raw.complete) counter.destroy(new Error('client disconnected'));
+    });
     let written: number;
     try {
       // A chunk is scratch until the upload completes; completing moves it, which makes it durable.

@@ -88,9 +88,12 @@ export class FilesystemDriver implements StorageDriver {
       // memory pressure of those buffers costs a full collection every few dozen megabytes.
       const buffers = [Buffer.allocUnsafeSlow(SEND_CHUNK_BYTES), Buffer.allocUnsafeSlow(SEND_CHUNK_BYTES)];
       const writes: [Promise<void>, Promise<void>] = [Promise.resolve(), Promise.resolve()];
+      // A destination that closes early (the client went away) may never call back pending
+      // writes; stop at once rather than keep the file open.
+      const closed = closedEarly(destination);
       let position = start;
       for (let turn = 0; position < end; turn ^= 1) {
-        await writes[turn];
+        await Promise.race([writes[turn], closed.promise]);
         const buffer = buffers[turn] ?? Buffer.alloc(0);
         const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
         if (bytesRead === 0) throw new Error(`${this.name}: ${path} shrank while it was being sent`);
@@ -100,7 +103,8 @@ export class FilesystemDriver implements StorageDriver {
         write.catch(() => undefined);
         writes[turn] = write;
       }
-      await Promise.all(writes);
+      await Promise.race([Promise.all(writes), closed.promise]);
+      closed.dispose();
       await new Promise<void>((resolve, reject) => {
         destination.end((error?: Error | null) => {
           if (error) reject(error);
@@ -380,4 +384,23 @@ function writeChunk(destination: Writable, chunk: Buffer): Promise<void> {
       else resolve();
     });
   });
+}
+
+/** Rejects if `destination` closes before {@link dispose} is called. */
+function closedEarly(destination: Writable): { promise: Promise<never>; dispose(): void } {
+  let onClose: () => void = () => undefined;
+  const promise = new Promise<never>((_resolve, reject) => {
+    onClose = () => {
+      reject(new Error('destination closed before the object was sent'));
+    };
+    if (destination.destroyed) onClose();
+    else destination.once('close', onClose);
+  });
+  promise.catch(() => undefined);
+  return {
+    promise,
+    dispose: () => {
+      destination.removeListener('close', onClose);
+    },
+  };
 }
