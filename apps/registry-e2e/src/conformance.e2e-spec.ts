@@ -583,6 +583,7 @@ describe.each(SHAPES)('OCI conformance: $label', (shape) => {
       ['encoded traversal', '/v2/a/%2E%2E/b/manifests/latest'],
       ['upper case', '/v2/Library/app/manifests/latest'],
       ['empty component', '/v2/a//b/manifests/latest'],
+      ['leading slash', '/v2//a/b/manifests/latest'],
       ['over 255 characters', `/v2/${'a'.repeat(256)}/manifests/latest`],
     ])('refuses a repository name with %s (NAME_INVALID)', async (_label, path) => {
       const response = await sut.request('GET', path);
