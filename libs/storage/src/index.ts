@@ -6,3 +6,4 @@ export * from './lib/storage.config';
 export * from './lib/filesystem.driver';
 export type { S3Driver } from './lib/s3.driver';
 export * from './lib/create-storage-driver';
+export * from './lib/object-exists';

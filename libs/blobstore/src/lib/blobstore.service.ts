@@ -15,7 +15,7 @@ import {
   type UploadSession,
 } from '@berth/contracts';
 import { DigestHasher, OciError, digestAlgorithm, parseDigest, type Digest } from '@berth/oci';
-import { BlobLayout, PathNotFoundError, type StorageDriver } from '@berth/storage';
+import { BlobLayout, PathNotFoundError, objectExists, type StorageDriver } from '@berth/storage';
 import type { Logger } from 'pino';
 import type { BlobRepository, UploadChunk } from './blob.repository';
 
@@ -113,7 +113,7 @@ export class BlobstoreService {
       const size = contiguousSize(claimed.chunks);
       const source = await this.verifiedSource(id, digest, claimed.chunks, request.computedDigest);
       const target = BlobLayout.blobData(digest);
-      if (!(await this.exists(target))) {
+      if (!(await objectExists(this.storage, target))) {
         if (source === null) await this.storage.putContent(target, new Uint8Array());
         else await this.storage.move(source, target);
       }
@@ -201,16 +201,6 @@ export class BlobstoreService {
         hasher?.update(piece as Buffer);
         yield piece as Buffer;
       }
-    }
-  }
-
-  private async exists(path: string): Promise<boolean> {
-    try {
-      await this.storage.stat(path);
-      return true;
-    } catch (error) {
-      if (error instanceof PathNotFoundError) return false;
-      throw error;
     }
   }
 

@@ -13,7 +13,7 @@ import {
   type RepositoryName,
 } from '@berth/oci';
 import { STORAGE } from '@berth/server';
-import { BlobLayout, PathNotFoundError, type StorageDriver } from '@berth/storage';
+import { BlobLayout, PathNotFoundError, objectExists, type StorageDriver } from '@berth/storage';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { header, queryParams, requestId, sendEmpty } from './http';
 import { ManifestBodies } from './manifest-bodies';
@@ -79,7 +79,11 @@ export class ManifestsHandler {
         actual: digest,
       });
     }
-    await this.storage.putContent(BlobLayout.blobData(digest), bytes);
+    // Content-addressed: bytes already stored under this digest are these bytes. Re-pushes (CI
+    // pushing the same image under new tags) skip the write and its fsyncs.
+    if (!this.bodies.get(digest) && !(await objectExists(this.storage, BlobLayout.blobData(digest)))) {
+      await this.storage.putContent(BlobLayout.blobData(digest), bytes);
+    }
     this.bodies.set(digest, bytes);
     const descriptor = (d: { digest: string; mediaType: string; size: number }) => ({
       digest: d.digest,
