@@ -76,7 +76,18 @@ export class UploadsHandler {
 
   /** Appends a chunk (`Content-Range` optional for a streamed upload). */
   async patch(request: FastifyRequest, reply: FastifyReply, name: RepositoryName, id: string): Promise<void> {
-    const session = await this.session(name, id);
+    const contentRange = header(request, 'content-range');
+    // A chunk that says where it starts needs no session read first: recording it checks the
+    // offset (and that the session exists) atomically, and a refusal carries the true offset.
+    const session =
+      contentRange === undefined
+        ? await this.session(name, id)
+        : {
+            id: assertUploadId(id),
+            repository: name,
+            offset: parseContentRange(contentRange).start,
+            startedAt: '',
+          };
     await this.accepted(reply, await this.receive(request, reply, session));
   }
 
@@ -193,7 +204,9 @@ export class UploadsHandler {
     } catch (error) {
       this.hashes.drop(id);
       await this.storage.delete(path);
-      if (error instanceof OciError && error.code === 'RANGE_INVALID') this.sessionHeaders(reply, session);
+      if (error instanceof OciError && error.code === 'RANGE_INVALID') {
+        this.sessionHeaders(reply, { ...session, offset: offsetOf(error) ?? session.offset });
+      }
       throw error;
     }
   }
@@ -232,8 +245,15 @@ class CountingStream extends Transform {
   }
 }
 
-function assertUploadId(id: string): void {
+function assertUploadId(id: string): string {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) {
     throw new OciError('BLOB_UPLOAD_UNKNOWN', 'upload unknown');
   }
+  return id;
+}
+
+/** The session's offset that a refused chunk's error reports, if it does. */
+function offsetOf(error: OciError): number | undefined {
+  const detail = error.detail as { offset?: unknown } | undefined;
+  return typeof detail?.offset === 'number' ? detail.offset : undefined;
 }
