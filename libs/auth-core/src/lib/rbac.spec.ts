@@ -1,0 +1,64 @@
+import { matchesGlob, projectOf, repositoryActions, type Principal, type ProjectRole } from './rbac';
+
+const privateProject = { name: 'team', public: false };
+const publicProject = { name: 'oss', public: true };
+const user = (roles: [string, ProjectRole][], systemAdmin = false): Principal => ({
+  kind: 'user',
+  systemAdmin,
+  roles: new Map(roles),
+});
+
+describe('RBAC', () => {
+  it('puts a repository in its first segment, or in library', () => {
+    expect(projectOf('team/app/api')).toBe('team');
+    expect(projectOf('ubuntu')).toBe('library');
+  });
+
+  it.each([
+    ['admin', ['pull', 'push', 'delete']],
+    ['maintainer', ['pull', 'push', 'delete']],
+    ['developer', ['pull', 'push']],
+    ['guest', ['pull']],
+    ['limited-guest', ['pull']],
+  ] as [ProjectRole, string[]][])('gives a %s of the project %j', (role, actions) => {
+    expect(repositoryActions(user([['team', role]]), privateProject, 'team/app')).toEqual(actions);
+  });
+
+  it('gives nothing in a private project the user is not a member of, and pull in a public one', () => {
+    expect(repositoryActions(user([['oss', 'developer']]), privateProject, 'team/app')).toEqual([]);
+    expect(repositoryActions(user([]), publicProject, 'oss/lib')).toEqual(['pull']);
+  });
+
+  it('lets anonymous callers pull from public projects only', () => {
+    expect(repositoryActions({ kind: 'anonymous' }, publicProject, 'oss/lib')).toEqual(['pull']);
+    expect(repositoryActions({ kind: 'anonymous' }, privateProject, 'team/app')).toEqual([]);
+    expect(repositoryActions({ kind: 'anonymous' }, null, 'new/app')).toEqual([]);
+  });
+
+  it('lets only a system admin push into a project that does not exist', () => {
+    expect(repositoryActions(user([], true), null, 'new/app')).toEqual(['pull', 'push', 'delete']);
+    expect(repositoryActions(user([['new', 'admin']]), null, 'new/app')).toEqual([]);
+  });
+
+  it('gives robots exactly their permissions, per repository glob', () => {
+    const robot: Principal = {
+      kind: 'robot',
+      permissions: [
+        { project: 'team', repositories: ['team/app-*'], actions: ['pull', 'push'] },
+        { project: 'team', repositories: ['team/**'], actions: ['pull'] },
+        { project: 'oss', actions: ['pull'] },
+      ],
+    };
+    expect(repositoryActions(robot, privateProject, 'team/app-api')).toEqual(['pull', 'push']);
+    expect(repositoryActions(robot, privateProject, 'team/tools/lint')).toEqual(['pull']);
+    expect(repositoryActions(robot, publicProject, 'oss/anything')).toEqual(['pull']);
+    expect(repositoryActions(robot, { name: 'other', public: false }, 'other/x')).toEqual([]);
+  });
+
+  it('matches globs by segment', () => {
+    expect(matchesGlob('team/*', 'team/app')).toBe(true);
+    expect(matchesGlob('team/*', 'team/app/api')).toBe(false);
+    expect(matchesGlob('team/**', 'team/app/api')).toBe(true);
+    expect(matchesGlob('team/a.b', 'team/axb')).toBe(false);
+  });
+});

@@ -1,0 +1,107 @@
+import type { Action } from './scope';
+
+/** A member's role in a project, as in Harbor. */
+export type ProjectRole = 'admin' | 'maintainer' | 'developer' | 'guest' | 'limited-guest';
+
+/** Rights over a project's management API (beyond pulling and pushing). */
+export type ManagementRight = 'project' | 'members' | 'robots' | 'policies';
+
+/** The repository actions each role grants in its project. */
+export const ROLE_ACTIONS: Readonly<Record<ProjectRole, readonly Action[]>> = {
+  admin: ['pull', 'push', 'delete'],
+  maintainer: ['pull', 'push', 'delete'],
+  developer: ['pull', 'push'],
+  guest: ['pull'],
+  'limited-guest': ['pull'],
+};
+
+/** The management rights each role grants in its project. */
+export const ROLE_RIGHTS: Readonly<Record<ProjectRole, readonly ManagementRight[]>> = {
+  admin: ['project', 'members', 'robots', 'policies'],
+  maintainer: ['policies'],
+  developer: [],
+  guest: [],
+  'limited-guest': [],
+};
+
+/** The project a one-segment repository name belongs to. */
+export const DEFAULT_PROJECT = 'library';
+
+/** The project of a repository: its first path segment, or `library` for a one-segment name. */
+export function projectOf(repository: string): string {
+  const slash = repository.indexOf('/');
+  return slash === -1 ? DEFAULT_PROJECT : repository.slice(0, slash);
+}
+
+/** A robot account's permission: actions on some (or all) repositories of one project. */
+export interface RobotPermission {
+  readonly project: string;
+  /** Globs over repository names (`*` within a segment, `**` across segments); none means all. */
+  readonly repositories?: readonly string[];
+  readonly actions: readonly Action[];
+}
+
+/** Who is asking, as far as access goes. */
+export type Principal =
+  | { readonly kind: 'anonymous' }
+  | { readonly kind: 'user'; readonly systemAdmin: boolean; readonly roles: ReadonlyMap<string, ProjectRole> }
+  | { readonly kind: 'robot'; readonly permissions: readonly RobotPermission[] };
+
+/** What access decisions need to know about a project. */
+export interface ProjectFacts {
+  readonly name: string;
+  readonly public: boolean;
+}
+
+/**
+ * The actions a principal may take on a repository of `project` (null: the project does not
+ * exist). Anonymous callers may only pull from public projects; users get their role's actions,
+ * plus pull on public projects; system admins get everything, and may push into a project that
+ * does not exist yet (it is then created, private); robots get what their permissions name.
+ */
+export function repositoryActions(
+  principal: Principal,
+  project: ProjectFacts | null,
+  repository: string,
+): Action[] {
+  switch (principal.kind) {
+    case 'anonymous':
+      return project?.public === true ? ['pull'] : [];
+    case 'user': {
+      if (principal.systemAdmin) return ['pull', 'push', 'delete'];
+      if (!project) return [];
+      const role = principal.roles.get(project.name);
+      const actions = new Set<Action>(role ? ROLE_ACTIONS[role] : []);
+      if (project.public) actions.add('pull');
+      return [...actions];
+    }
+    case 'robot': {
+      if (!project) return [];
+      const actions = new Set<Action>();
+      for (const permission of principal.permissions) {
+        if (permission.project !== project.name) continue;
+        const patterns = permission.repositories ?? [];
+        if (patterns.length > 0 && !patterns.some((pattern) => matchesGlob(pattern, repository))) continue;
+        for (const action of permission.actions) actions.add(action);
+      }
+      return [...actions];
+    }
+  }
+}
+
+/** Whether a repository name matches a glob: `*` within one segment, `**` across segments. */
+export function matchesGlob(pattern: string, name: string): boolean {
+  let source = '^';
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i] ?? '';
+    if (char === '*' && pattern[i + 1] === '*') {
+      source += '.*';
+      i++;
+    } else if (char === '*') {
+      source += '[^/]*';
+    } else {
+      source += char.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+    }
+  }
+  return new RegExp(`${source}$`).test(name);
+}
