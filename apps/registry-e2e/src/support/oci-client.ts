@@ -61,6 +61,13 @@ export class OciClient {
     });
   }
 
+  /** GETs a blob and returns the sha256 digest of what came back. */
+  async pulledDigest(name: string, digest: string): Promise<string> {
+    const response = await this.request('GET', `/v2/${name}/blobs/${digest}`);
+    expectStatus(response, 200);
+    return sha256(Buffer.from(await response.arrayBuffer()));
+  }
+
   /** POST then PUT with the whole body: the spec's monolithic upload. */
   async pushBlob(name: string, blob: TestBlob): Promise<void> {
     const started = await this.request('POST', `/v2/${name}/blobs/uploads/`);

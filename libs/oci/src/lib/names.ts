@@ -66,11 +66,6 @@ export function parseReference(value: string): Reference {
   return { kind: 'tag', tag: parseTag(value) };
 }
 
-/** The reference as it appears in a URL. */
-export function formatReference(reference: Reference): string {
-  return reference.kind === 'tag' ? reference.tag : reference.digest;
-}
-
 function shorten(value: string): string {
   return value.length > 300 ? `${value.slice(0, 300)}…` : value;
 }
