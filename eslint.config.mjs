@@ -50,12 +50,25 @@ const depConstraints = [
     onlyDependOnLibsWithTags: ['type:testing', 'type:domain', 'type:util', 'type:contracts'],
   },
   { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:testing', 'type:domain', 'type:util'] },
-  { sourceTag: 'scope:gateway', notDependOnLibsWithTags: ['scope:db', 'scope:metadata', 'scope:blobstore'] },
-  { sourceTag: 'scope:metadata', notDependOnLibsWithTags: ['scope:gateway', 'scope:blobstore'] },
-  { sourceTag: 'scope:blobstore', notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata'] },
+  {
+    sourceTag: 'scope:gateway',
+    notDependOnLibsWithTags: ['scope:db', 'scope:metadata', 'scope:blobstore', 'scope:auth'],
+  },
+  {
+    sourceTag: 'scope:metadata',
+    notDependOnLibsWithTags: ['scope:gateway', 'scope:blobstore', 'scope:auth'],
+  },
+  {
+    sourceTag: 'scope:blobstore',
+    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:auth'],
+  },
+  {
+    sourceTag: 'scope:auth',
+    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:blobstore'],
+  },
   {
     sourceTag: 'scope:shared',
-    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:blobstore', 'scope:db'],
+    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:blobstore', 'scope:auth', 'scope:db'],
   },
 ];
 

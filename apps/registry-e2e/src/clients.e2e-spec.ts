@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { startBerth, type RunningBerth } from '@berth/testing';
 import {
@@ -13,6 +13,9 @@ import {
   fetchBlob,
   fetchManifest,
   fileDigests,
+  makeTempDir,
+  removeTree,
+  run,
   filesOfLayers,
   graphBlob,
   graphDifferences,
@@ -28,7 +31,8 @@ import {
   type ImageIndex,
   type ImageManifest,
 } from './support/clients';
-import { repoName } from './support/oci-client';
+import { provisionRobot } from './support/auth';
+import { OciClient, repoName, type Credentials } from './support/oci-client';
 import { SHAPES } from './support/shapes';
 
 /** What `podman image inspect` says about an image, as far as these tests read it. */
@@ -52,12 +56,32 @@ function imageFiles(graph: ImageGraph): Map<string, Buffer> {
 // Real registry clients against each shape of Berth: what they push must come back byte for byte.
 describe.each(SHAPES)('registry clients: $label', (shape) => {
   let berth: RunningBerth;
+  let robot: Credentials;
+  let registry: OciClient;
+  let authFile: string;
+  const previousAuthFile = process.env['REGISTRY_AUTH_FILE'];
   const scratch = new Scratch();
 
   const docker = (repository: string, tag: string): string => `docker://${berth.host}/${repository}:${tag}`;
 
   beforeAll(async () => {
     berth = await startBerth(shape);
+    robot = await provisionRobot(berth);
+    registry = new OciClient(berth.url, robot);
+    // skopeo login writes the containers auth file that skopeo, buildah and podman all read.
+    authFile = join(await makeTempDir('berth-auth'), 'auth.json');
+    await run('skopeo', [
+      'login',
+      '--tls-verify=false',
+      '--authfile',
+      authFile,
+      '--username',
+      robot.username,
+      '--password',
+      robot.password,
+      berth.host,
+    ]);
+    process.env['REGISTRY_AUTH_FILE'] = authFile;
   });
 
   afterEach(async () => {
@@ -65,8 +89,30 @@ describe.each(SHAPES)('registry clients: $label', (shape) => {
   });
 
   afterAll(async () => {
+    if (previousAuthFile === undefined) delete process.env['REGISTRY_AUTH_FILE'];
+    else process.env['REGISTRY_AUTH_FILE'] = previousAuthFile;
+    await removeTree(dirname(authFile));
     await scratch.cleanup();
     await berth.stop();
+  });
+
+  it('refuses a login with a wrong secret, and logs podman in with the right one', async () => {
+    const other = join(dirname(authFile), 'podman-auth.json');
+    const login = (password: string) =>
+      run('podman', [
+        'login',
+        '--tls-verify=false',
+        '--authfile',
+        other,
+        '-u',
+        robot.username,
+        '-p',
+        password,
+        berth.host,
+      ]);
+    await expect(login('not-the-secret')).rejects.toThrow(/401|unauthorized|invalid/i);
+    await login(robot.password);
+    expect(JSON.stringify(JSON.parse(await readFile(other, 'utf8')))).toContain(berth.host);
   });
 
   describe('skopeo', () => {
@@ -97,7 +143,7 @@ describe.each(SHAPES)('registry clients: $label', (shape) => {
       // Berth itself serves the config and every layer with the pushed bytes.
       const manifest = rootManifest(pushed);
       for (const descriptor of [manifest.config, ...manifest.layers]) {
-        const served = await fetchBlob(berth.url, repository, descriptor.digest);
+        const served = await fetchBlob(registry, repository, descriptor.digest);
         expect(served.equals(graphBlob(pushed, descriptor.digest))).toBe(true);
       }
       expect(fileDigests(imageFiles(returned))).toEqual(fileDigests(image.files));
@@ -121,8 +167,7 @@ describe.each(SHAPES)('registry clients: $label', (shape) => {
           layer.digest,
         ]),
       );
-      const head = await fetch(`${berth.url}/v2/${repository}/manifests/v1`, {
-        method: 'HEAD',
+      const head = await registry.request('HEAD', `/v2/${repository}/manifests/v1`, {
         headers: { accept: `${MEDIA_TYPES.dockerManifest}, ${MEDIA_TYPES.ociManifest}` },
       });
       expect(head.headers.get('content-type')).toBe(MEDIA_TYPES.dockerManifest);
@@ -135,11 +180,11 @@ describe.each(SHAPES)('registry clients: $label', (shape) => {
       for (const descriptor of [manifest.config, ...manifest.layers]) {
         const bytes = await readFile(join(pulled, descriptor.digest.replace('sha256:', '')));
         expect(digestOf(bytes)).toBe(descriptor.digest);
-        expect(bytes.equals(await fetchBlob(berth.url, repository, descriptor.digest))).toBe(true);
+        expect(bytes.equals(await fetchBlob(registry, repository, descriptor.digest))).toBe(true);
       }
       for (const layer of manifest.layers) {
         expect(
-          graphBlob(sourceGraph, layer.digest).equals(await fetchBlob(berth.url, repository, layer.digest)),
+          graphBlob(sourceGraph, layer.digest).equals(await fetchBlob(registry, repository, layer.digest)),
         ).toBe(true);
       }
     });
@@ -216,22 +261,22 @@ describe.each(SHAPES)('registry clients: $label', (shape) => {
       }
       expect(copied.stderr.match(/\.\.\. mount OK/g)?.length).toBe(layers.length);
       expect(
-        (await skopeo.inspectRaw(docker(b, 'copy'))).equals(await fetchManifest(berth.url, a, 'v1')),
+        (await skopeo.inspectRaw(docker(b, 'copy'))).equals(await fetchManifest(registry, a, 'v1')),
       ).toBe(true);
-      expect(digestOf(await fetchManifest(berth.url, b, 'copy'))).toBe(first.descriptor.digest);
+      expect(digestOf(await fetchManifest(registry, b, 'copy'))).toBe(first.descriptor.digest);
       expect(await skopeo.listTags(`docker://${berth.host}/${b}`)).toEqual(['copy']);
 
       // Deleting in `a` removes that manifest from `a` only.
       await skopeo.delete(docker(a, 'v2'));
       expect(await skopeo.listTags(`docker://${berth.host}/${a}`)).toEqual(['v1']);
-      await expect(fetchManifest(berth.url, a, second.descriptor.digest)).rejects.toThrow(/404/);
+      await expect(fetchManifest(registry, a, second.descriptor.digest)).rejects.toThrow(/404/);
       await expect(
         skopeo.inspectRaw(`docker://${berth.host}/${a}@${second.descriptor.digest}`),
       ).rejects.toThrow(CommandError);
 
       // Deleting the copy in `b` leaves `a`'s image, and the layers `b` mounted from it, whole.
       await skopeo.delete(docker(b, 'copy'));
-      await expect(fetchManifest(berth.url, b, 'copy')).rejects.toThrow(/404/);
+      await expect(fetchManifest(registry, b, 'copy')).rejects.toThrow(/404/);
       const pulled = join(work, 'pulled');
       await skopeo.copy(docker(a, 'v1'), `oci:${pulled}:v1`);
       expect(
@@ -274,15 +319,15 @@ describe.each(SHAPES)('registry clients: $label', (shape) => {
 
       // What Berth holds: the pushed manifest, buildah's config (its digest is the image id), and
       // one layer whose uncompressed bytes hash to the config's diff id.
-      const manifestBytes = await fetchManifest(berth.url, repository, 'v1');
+      const manifestBytes = await fetchManifest(registry, repository, 'v1');
       expect(digestOf(manifestBytes)).toBe(pushedDigest);
       const manifest = parseJson(manifestBytes) as ImageManifest;
       expect(manifest.config.digest).toBe(imageId);
-      const configBytes = await fetchBlob(berth.url, repository, imageId);
+      const configBytes = await fetchBlob(registry, repository, imageId);
       expect(digestOf(configBytes)).toBe(imageId);
       const config = parseJson(configBytes) as ImageConfig;
       expect(manifest.layers).toHaveLength(1);
-      const layer = await fetchBlob(berth.url, repository, manifest.layers[0]!.digest);
+      const layer = await fetchBlob(registry, repository, manifest.layers[0]!.digest);
       expect(digestOf(gunzipSync(layer))).toBe(config.rootfs.diff_ids[0]);
 
       // podman, on a storage of its own, pulls it for real.
@@ -328,13 +373,13 @@ describe.each(SHAPES)('registry clients: $label', (shape) => {
         docker(other, 'v2'),
       ]);
       const podmanDigest = (await readFile(join(work, 'podman-digest'), 'utf8')).trim();
-      const republished = await fetchManifest(berth.url, other, 'v2');
+      const republished = await fetchManifest(registry, other, 'v2');
       expect(digestOf(republished)).toBe(podmanDigest);
       const republishedManifest = parseJson(republished) as ImageManifest;
       expect(republishedManifest.config.digest).toBe(imageId);
-      expect((await fetchBlob(berth.url, other, imageId)).equals(configBytes)).toBe(true);
+      expect((await fetchBlob(registry, other, imageId)).equals(configBytes)).toBe(true);
       expect(republishedManifest.layers).toHaveLength(1);
-      const republishedLayer = await fetchBlob(berth.url, other, republishedManifest.layers[0]!.digest);
+      const republishedLayer = await fetchBlob(registry, other, republishedManifest.layers[0]!.digest);
       expect(digestOf(gunzipSync(republishedLayer))).toBe(config.rootfs.diff_ids[0]);
     });
   });

@@ -1,4 +1,5 @@
 import { startBerth, type RunningBerth } from '@berth/testing';
+import { provisionRobot } from './support/auth';
 import {
   OciClient,
   errorCodes,
@@ -19,7 +20,7 @@ describe.each(SHAPES)('OCI conformance: $label', (shape) => {
 
   beforeAll(async () => {
     berth = await startBerth(shape);
-    sut = new OciClient(berth.url);
+    sut = new OciClient(berth.url, await provisionRobot(berth));
   });
 
   afterAll(async () => {
@@ -469,7 +470,7 @@ describe.each(SHAPES)('OCI conformance: $label', (shape) => {
     });
 
     it('lists repositories in the catalog with pagination', async () => {
-      const prefix = `cat${Date.now()}`;
+      const prefix = `e2e/cat${Date.now()}`;
       const names = [`${prefix}/b`, `${prefix}/a`, `${prefix}/c`];
       for (const name of names) await sut.pushImage(name, 'v1');
       const all = (await (await sut.request('GET', '/v2/_catalog')).json()) as { repositories: string[] };

@@ -19,7 +19,8 @@ import {
   type ImageConfig,
   type ImageManifest,
 } from './support/clients';
-import { repoName } from './support/oci-client';
+import { provisionRobot } from './support/auth';
+import { OciClient, repoName } from './support/oci-client';
 import { SHAPES } from './support/shapes';
 
 /** What `docker image inspect` says about an image, as far as these tests read it. */
@@ -61,10 +62,17 @@ afterAll(async () => {
 
 describe.each(SHAPES)('docker engine: $label', (shape) => {
   let berth: RunningBerth;
+  let registry: OciClient;
   const scratch = new Scratch();
 
   beforeAll(async () => {
     berth = await startBerth(shape);
+    const robot = await provisionRobot(berth);
+    registry = new OciClient(berth.url, robot);
+    await expect(
+      engine.docker(['login', '--username', robot.username, '--password', 'wrong-secret', berth.host]),
+    ).rejects.toThrow(/unauthorized|401/i);
+    await engine.docker(['login', '--username', robot.username, '--password', robot.password, berth.host]);
   });
 
   afterEach(async () => {
@@ -108,16 +116,16 @@ describe.each(SHAPES)('docker engine: $label', (shape) => {
 
     // What Berth holds: docker's schema 2 manifest, its config (whose digest is the image id),
     // and the layers, whose uncompressed bytes hash to the config's diff ids.
-    const manifestBytes = await fetchManifest(berth.url, repository, 'v1');
+    const manifestBytes = await fetchManifest(registry, repository, 'v1');
     expect(digestOf(manifestBytes)).toBe(pushedDigest);
     const manifest = parseJson(manifestBytes) as ImageManifest;
     expect(manifest.mediaType).toBe(MEDIA_TYPES.dockerManifest);
     expect(manifest.config.digest).toBe(imageId);
-    const configBytes = await fetchBlob(berth.url, repository, imageId);
+    const configBytes = await fetchBlob(registry, repository, imageId);
     expect(digestOf(configBytes)).toBe(imageId);
     const config = parseJson(configBytes) as ImageConfig;
     expect(config.rootfs.diff_ids).toEqual(built.RootFS.Layers);
-    const layers = await Promise.all(manifest.layers.map((l) => fetchBlob(berth.url, repository, l.digest)));
+    const layers = await Promise.all(manifest.layers.map((l) => fetchBlob(registry, repository, l.digest)));
     expect(layers.map((layer) => digestOf(gunzipSync(layer)))).toEqual(config.rootfs.diff_ids);
 
     // Gone from the engine, then pulled back: the same image.
@@ -165,12 +173,12 @@ describe.each(SHAPES)('docker engine: $label', (shape) => {
     const pushed = await engine.docker(['push', second]);
     const firstRepository = first.slice(berth.host.length + 1, -':v1'.length);
     expect(pushed.stdout.match(new RegExp(`Mounted from ${firstRepository}`, 'g'))).toHaveLength(2);
-    const manifestBytes = await fetchManifest(berth.url, secondRepository, 'v2');
+    const manifestBytes = await fetchManifest(registry, secondRepository, 'v2');
     expect(digestOf(manifestBytes)).toBe(pushedDigest);
     const manifest = parseJson(manifestBytes) as ImageManifest;
     expect(manifest.config.digest).toBe(imageId);
     for (const layer of manifest.layers) {
-      expect(digestOf(await fetchBlob(berth.url, secondRepository, layer.digest))).toBe(layer.digest);
+      expect(digestOf(await fetchBlob(registry, secondRepository, layer.digest))).toBe(layer.digest);
     }
   });
 });

@@ -2,16 +2,30 @@ import { request as httpRequest } from 'node:http';
 import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { provisionRobot } from './support/auth';
 import { startBerth, type RunningBerth } from '@berth/testing';
-import { OciClient, errorCodes, jsonBlob, randomBlob, repoName, withQuery } from './support/oci-client';
+import {
+  OciClient,
+  errorCodes,
+  jsonBlob,
+  randomBlob,
+  repoName,
+  withQuery,
+  type Credentials,
+} from './support/oci-client';
 import { SHAPES } from './support/shapes';
 
 /** Sends `sent` bytes of a body that declares `declared`, then cuts the connection. */
-function disconnectMidUpload(url: string, declared: number, sent: Buffer): Promise<void> {
+function disconnectMidUpload(
+  url: string,
+  declared: number,
+  sent: Buffer,
+  auth: Record<string, string>,
+): Promise<void> {
   return new Promise((resolve) => {
     const req = httpRequest(url, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(declared) },
+      headers: { ...auth, 'content-type': 'application/octet-stream', 'content-length': String(declared) },
     });
     req.on('error', () => {
       resolve();
@@ -27,11 +41,13 @@ function disconnectMidUpload(url: string, declared: number, sent: Buffer): Promi
 
 describe.each(SHAPES)('resilience: $label', (shape) => {
   let berth: RunningBerth;
+  let robot: Credentials;
   let sut: OciClient;
 
   beforeAll(async () => {
     berth = await startBerth({ ...shape, gateways: shape.shape === 'distributed' ? 2 : 1 });
-    sut = new OciClient(berth.url);
+    robot = await provisionRobot(berth);
+    sut = new OciClient(berth.url, robot);
   });
 
   afterAll(async () => {
@@ -55,8 +71,8 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
 
   it('lets a client continue an upload on another gateway replica', async () => {
     const urls = berth.gatewayUrls;
-    const first = new OciClient(urls[0] ?? '');
-    const second = new OciClient(urls[urls.length - 1] ?? '');
+    const first = new OciClient(urls[0] ?? '', robot);
+    const second = new OciClient(urls[urls.length - 1] ?? '', robot);
     const name = repoName();
     const blob = randomBlob(90_000);
     const started = await first.request('POST', `/v2/${name}/blobs/uploads/`);
@@ -74,7 +90,12 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
     const blob = randomBlob(50_000);
     const started = await sut.request('POST', `/v2/${name}/blobs/uploads/`);
     const location = sut.location(started);
-    await disconnectMidUpload(location, blob.bytes.length, blob.bytes.subarray(0, 20_000));
+    await disconnectMidUpload(
+      location,
+      blob.bytes.length,
+      blob.bytes.subarray(0, 20_000),
+      await sut.authHeaders(name),
+    );
 
     const status = await sut.request('GET', location);
     expect(status.status).toBe(204);
@@ -89,9 +110,10 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
     const name = repoName();
     const blob = randomBlob(8 * 1024 * 1024);
     await sut.pushBlob(name, blob);
+    const headers = await sut.authHeaders(name);
     for (let i = 0; i < 3; i++) {
       await new Promise<void>((resolve) => {
-        const req = httpRequest(`${berth.url}/v2/${name}/blobs/${blob.digest}`, (res) => {
+        const req = httpRequest(`${berth.url}/v2/${name}/blobs/${blob.digest}`, { headers }, (res) => {
           res.once('data', () => {
             req.destroy();
             resolve();
@@ -199,7 +221,7 @@ describe.each(SHAPES.map((shape) => ({ ...shape, storage: 'filesystem' as const 
     });
 
     it('expire and are swept from storage', async () => {
-      const sut = new OciClient(berth.url);
+      const sut = new OciClient(berth.url, await provisionRobot(berth));
       const started = await sut.request('POST', `/v2/${repoName()}/blobs/uploads/`);
       const location = sut.location(started);
       expect((await sut.patchChunk(location, randomBlob(1000).bytes, 0)).status).toBe(202);

@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { AuthModule } from '@berth/auth';
 import { BlobstoreModule } from '@berth/blobstore';
 import { GatewayModule } from '@berth/gateway';
 import { MetadataModule } from '@berth/metadata';
@@ -10,7 +11,7 @@ export class RegistryModule {
   static register(runtime: Runtime): DynamicModule {
     return {
       module: RegistryModule,
-      imports: [PlatformModule.register(runtime), MetadataModule, BlobstoreModule, GatewayModule],
+      imports: [PlatformModule.register(runtime), MetadataModule, BlobstoreModule, AuthModule, GatewayModule],
     };
   }
 }

@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import type { OciClient } from './oci-client';
 
 // Helpers that drive real registry clients (skopeo, umoci, buildah, podman, docker) from tests:
 // every command runs with a timeout and its stderr goes into the error it throws; every directory
@@ -732,8 +733,12 @@ const MANIFEST_ACCEPT = [
 ].join(', ');
 
 /** The bytes a registry serves for a manifest (by tag or digest), or an error with its status. */
-export async function fetchManifest(baseUrl: string, repository: string, reference: string): Promise<Buffer> {
-  const response = await fetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, {
+export async function fetchManifest(
+  registry: OciClient,
+  repository: string,
+  reference: string,
+): Promise<Buffer> {
+  const response = await registry.request('GET', `/v2/${repository}/manifests/${reference}`, {
     headers: { accept: MANIFEST_ACCEPT },
   });
   const body = Buffer.from(await response.arrayBuffer());
@@ -744,8 +749,8 @@ export async function fetchManifest(baseUrl: string, repository: string, referen
 }
 
 /** The bytes a registry serves for a blob, or an error with its status. */
-export async function fetchBlob(baseUrl: string, repository: string, digest: string): Promise<Buffer> {
-  const response = await fetch(`${baseUrl}/v2/${repository}/blobs/${digest}`);
+export async function fetchBlob(registry: OciClient, repository: string, digest: string): Promise<Buffer> {
+  const response = await registry.request('GET', `/v2/${repository}/blobs/${digest}`);
   const body = Buffer.from(await response.arrayBuffer());
   if (response.status !== 200) {
     throw new Error(`GET blob ${repository}@${digest}: ${response.status} ${body.toString().slice(0, 500)}`);

@@ -23,23 +23,94 @@ export function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
-/** A unique repository name for one test. */
+/** A unique repository name for one test, in the project `e2e` that the test robot may use. */
 export function repoName(prefix = 'e2e'): string {
-  return `${prefix}/r${randomBytes(5).toString('hex')}`;
+  return `e2e/${prefix}-${randomBytes(5).toString('hex')}`;
 }
 
-/** A thin OCI Distribution client over fetch: each call is one request, nothing hidden. */
+/** A username and password (or robot secret). */
+export interface Credentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * A thin OCI Distribution client over fetch. With credentials it does what registry clients do:
+ * on a 401 Bearer challenge it gets a token from the realm (with Basic credentials) for the scope
+ * asked, and sends the request again; it keeps each repository's token for the next requests.
+ * Without credentials, each call is exactly one request.
+ */
 export class OciClient {
-  constructor(readonly baseUrl: string) {}
+  private readonly tokens = new Map<string, string>();
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly credentials?: Credentials,
+  ) {}
 
   /** Sends a request to a path (or absolute URL) of the registry. */
-  request(
+  async request(
     method: string,
     path: string,
     init: { headers?: Record<string, string>; body?: Uint8Array | string } = {},
-  ) {
+  ): Promise<Response> {
     const url = path.startsWith('http') ? path : `${this.baseUrl}${path}`;
-    return fetch(url, { method, headers: init.headers, body: init.body, redirect: 'manual' });
+    const parsed = new URL(url);
+    // A mount needs pull on the source too; clients ask for both scopes in one token.
+    const from = parsed.searchParams.get('from');
+    const repository =
+      (/\/v2\/(.+?)\/(?:manifests|blobs|tags|referrers)\//.exec(parsed.pathname)?.[1] ?? '') +
+      (from === null ? '' : ` ${from}`);
+    const send = (token: string | undefined) =>
+      fetch(url, {
+        method,
+        headers: { ...init.headers, ...(token !== undefined && { authorization: `Bearer ${token}` }) },
+        body: init.body,
+        redirect: 'manual',
+      });
+    const response = await send(this.tokens.get(repository));
+    const challenge = response.headers.get('www-authenticate');
+    if (response.status !== 401 || !this.credentials || challenge?.startsWith('Bearer ') !== true)
+      return response;
+    await response.arrayBuffer();
+    const token = await this.fetchToken(
+      from === null ? challenge : challenge.replace(/scope="([^"]*)"/, `scope="$1 repository:${from}:pull"`),
+    );
+    this.tokens.set(repository, token);
+    return send(token);
+  }
+
+  /**
+   * Headers that authorize a raw request (one not sent through this client) on a repository:
+   * the repository's token, fetched first if this client has none yet.
+   */
+  async authHeaders(repository: string): Promise<Record<string, string>> {
+    if (!this.tokens.has(repository))
+      await (await this.request('GET', `/v2/${repository}/tags/list`)).arrayBuffer();
+    const token = this.tokens.get(repository);
+    return token === undefined ? {} : { authorization: `Bearer ${token}` };
+  }
+
+  /** Gets a token for a challenge's realm and scope, asking for every action on its repositories. */
+  async fetchToken(challenge: string): Promise<string> {
+    const params = Object.fromEntries(
+      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map(([, key = '', value = '']) => [key, value]),
+    );
+    const url = new URL(params['realm'] ?? '');
+    url.searchParams.set('service', params['service'] ?? '');
+    for (const scope of (params['scope'] ?? '').split(' ').filter(Boolean)) {
+      url.searchParams.append(
+        'scope',
+        scope.replace(/:[^:]*$/, (actions) => (actions === ':*' ? actions : ':pull,push,delete')),
+      );
+    }
+    const { username, password } = this.credentials ?? { username: '', password: '' };
+    const response = await fetch(url, {
+      headers: { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` },
+    });
+    if (response.status !== 200)
+      throw new Error(`token endpoint answered ${response.status}: ${await response.text()}`);
+    return ((await response.json()) as { token: string }).token;
   }
 
   /** Resolves a Location header against the registry. */

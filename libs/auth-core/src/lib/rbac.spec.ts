@@ -1,4 +1,12 @@
-import { matchesGlob, projectOf, repositoryActions, type Principal, type ProjectRole } from './rbac';
+import {
+  hasRight,
+  matchesGlob,
+  projectOf,
+  repositoryActions,
+  strongerRole,
+  type Principal,
+  type ProjectRole,
+} from './rbac';
 
 const privateProject = { name: 'team', public: false };
 const publicProject = { name: 'oss', public: true };
@@ -53,6 +61,23 @@ describe('RBAC', () => {
     expect(repositoryActions(robot, privateProject, 'team/tools/lint')).toEqual(['pull']);
     expect(repositoryActions(robot, publicProject, 'oss/anything')).toEqual(['pull']);
     expect(repositoryActions(robot, { name: 'other', public: false }, 'other/x')).toEqual([]);
+  });
+
+  it('lets a system-level robot (project *) act in projects that exist, never create one', () => {
+    const robot: Principal = { kind: 'robot', permissions: [{ project: '*', actions: ['pull', 'push'] }] };
+    expect(repositoryActions(robot, privateProject, 'team/app')).toEqual(['pull', 'push']);
+    expect(repositoryActions(robot, null, 'new/app')).toEqual([]);
+  });
+
+  it('grants management rights by role, all of them to system admins', () => {
+    expect(hasRight(user([['team', 'admin']]), 'team', 'members')).toBe(true);
+    expect(hasRight(user([['team', 'maintainer']]), 'team', 'members')).toBe(false);
+    expect(hasRight(user([['team', 'admin']]), 'other', 'members')).toBe(false);
+    expect(hasRight(user([], true), 'any', 'robots')).toBe(true);
+    expect(hasRight({ kind: 'anonymous' }, 'team', 'project')).toBe(false);
+    expect(strongerRole('guest', 'maintainer')).toBe('maintainer');
+    expect(strongerRole('admin', 'guest')).toBe('admin');
+    expect(strongerRole(undefined, 'guest')).toBe('guest');
   });
 
   it('matches globs by segment', () => {

@@ -35,6 +35,7 @@ export function projectOf(repository: string): string {
 
 /** A robot account's permission: actions on some (or all) repositories of one project. */
 export interface RobotPermission {
+  /** A project name, or `*` for every project that exists (system-level robots). */
   readonly project: string;
   /** Globs over repository names (`*` within a segment, `**` across segments); none means all. */
   readonly repositories?: readonly string[];
@@ -79,7 +80,7 @@ export function repositoryActions(
       if (!project) return [];
       const actions = new Set<Action>();
       for (const permission of principal.permissions) {
-        if (permission.project !== project.name) continue;
+        if (permission.project !== '*' && permission.project !== project.name) continue;
         const patterns = permission.repositories ?? [];
         if (patterns.length > 0 && !patterns.some((pattern) => matchesGlob(pattern, repository))) continue;
         for (const action of permission.actions) actions.add(action);
@@ -87,6 +88,28 @@ export function repositoryActions(
       return [...actions];
     }
   }
+}
+
+/** Roles from the strongest to the weakest. */
+export const ROLE_ORDER: readonly ProjectRole[] = [
+  'admin',
+  'maintainer',
+  'developer',
+  'guest',
+  'limited-guest',
+];
+
+/** The stronger of two roles (a user may hold one directly and another through a group). */
+export function strongerRole(a: ProjectRole | undefined, b: ProjectRole): ProjectRole {
+  return a !== undefined && ROLE_ORDER.indexOf(a) <= ROLE_ORDER.indexOf(b) ? a : b;
+}
+
+/** Whether a principal holds a management right on a project (system admins hold all of them). */
+export function hasRight(principal: Principal, project: string, right: ManagementRight): boolean {
+  if (principal.kind !== 'user') return false;
+  if (principal.systemAdmin) return true;
+  const role = principal.roles.get(project);
+  return role !== undefined && ROLE_RIGHTS[role].includes(right);
 }
 
 /** Whether a repository name matches a glob: `*` within one segment, `**` across segments. */

@@ -10,6 +10,56 @@ const bool = z.union([
   z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
 ]);
 
+const ldap = z.object({
+  url: z.url({ protocol: /^ldaps?$/ }),
+  bindDn: z.string().min(1),
+  bindPassword: z.string().min(1),
+  userBase: z.string().min(1),
+  userFilter: z.string().includes('{username}').default('(uid={username})'),
+  groupBase: z.string().min(1),
+  groupFilter: z.string().default('(member={dn})'),
+  groupNameAttribute: z.string().min(1).default('cn'),
+  emailAttribute: z.string().min(1).default('mail'),
+  timeoutMs: z.coerce.number().int().positive().default(5000),
+  startTls: bool.default(false),
+});
+
+const action = z.enum(['pull', 'push', 'delete']);
+
+/**
+ * A rule that lets a CI job trade an OIDC ID token from its platform for a registry token, with
+ * no stored secret: tokens from `issuer` for `audience` whose claims match every pattern in
+ * `claims` (globs) get `permissions`, in the name of robot `robot`.
+ */
+const oidcTrust = z.object({
+  issuer: z.url(),
+  audience: z.string().min(1),
+  claims: z.record(z.string(), z.string()).default({}),
+  robot: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/),
+  permissions: z
+    .array(
+      z.object({
+        project: z.string().min(1),
+        repositories: z.array(z.string().min(1)).optional(),
+        actions: z.array(action).min(1),
+      }),
+    )
+    .min(1),
+});
+
+const oidcLogin = z.object({
+  issuer: z.url(),
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1).optional(),
+  /** Where the provider sends users back: `<public URL>/api/v1/auth/oidc/callback`. */
+  redirectUri: z.url(),
+  scope: z.string().default('openid profile email'),
+  usernameClaim: z.string().min(1).default('preferred_username'),
+  groupsClaim: z.string().min(1).default('groups'),
+  /** Whether a first login creates the user (otherwise an admin must create it first). */
+  autoCreate: bool.default(true),
+});
+
 const schema = z.object({
   dataDir: z.string().min(1).default('./data'),
   http: z
@@ -63,6 +113,41 @@ const schema = z.object({
       sweepIntervalSeconds: seconds.default(600),
     })
     .prefault({}),
+  auth: z
+    .object({
+      /**
+       * `token`: every `/v2/` request needs a token from the token service (the default). `none`:
+       * no authentication at all, for benchmarks and throwaway local use only.
+       */
+      mode: z.enum(['token', 'none']).default('token'),
+      /** The `service` of the challenge and the `aud` of tokens. */
+      service: z.string().min(1).default('berth'),
+      /** The `iss` of tokens. */
+      issuer: z.string().min(1).default('berth-token-service'),
+      /** The token endpoint clients are sent to; unset means `<the request's origin>/token`. */
+      realm: z.url().optional(),
+      tokenTtlSeconds: seconds.default(300),
+      refreshTokenTtlSeconds: seconds.default(30 * 24 * 3600),
+      /** A signing key is replaced after this long; the old one is published until its tokens expire. */
+      keyRotationSeconds: seconds.default(30 * 24 * 3600),
+      /** The first start's admin password; unset means one is generated and printed once. */
+      adminPassword: z.string().min(8).optional(),
+      /** How long a gateway trusts a Basic credential it had checked. */
+      basicCacheSeconds: z.coerce.number().int().nonnegative().default(30),
+      rateLimit: z
+        .object({
+          windowSeconds: seconds.default(300),
+          /** Failed logins per account within the window before that account is refused. */
+          failuresPerAccount: seconds.default(10),
+          /** Failed logins per source address within the window before that address is refused. */
+          failuresPerAddress: seconds.default(30),
+        })
+        .prefault({}),
+      ldap: ldap.optional(),
+      oidc: oidcLogin.optional(),
+      oidcTrust: z.array(oidcTrust).default([]),
+    })
+    .prefault({}),
   cache: z
     .object({
       /** How many resolved manifest references each metadata instance keeps in memory. */
@@ -99,7 +184,17 @@ export interface BerthConfig {
       };
   readonly uploads: Parsed['uploads'];
   readonly cache: Parsed['cache'];
+  readonly auth: AuthConfig;
 }
+
+/** The token service's and the gateway's authentication settings. */
+export type AuthConfig = Parsed['auth'];
+/** LDAP login settings. */
+export type LdapConfig = z.infer<typeof ldap>;
+/** OIDC login settings (authorization-code flow for people). */
+export type OidcLoginConfig = z.infer<typeof oidcLogin>;
+/** One OIDC ID-token exchange rule (for CI jobs). */
+export type OidcTrustRule = z.infer<typeof oidcTrust>;
 
 /**
  * Each environment variable and the configuration key it sets. Environment wins over the YAML
@@ -127,9 +222,46 @@ export const ENVIRONMENT_KEYS: Readonly<Record<string, readonly string[]>> = {
   BERTH_UPLOAD_SWEEP_INTERVAL_SECONDS: ['uploads', 'sweepIntervalSeconds'],
   BERTH_CACHE_MANIFEST_ENTRIES: ['cache', 'manifestEntries'],
   BERTH_CACHE_MANIFEST_BODY_BYTES: ['cache', 'manifestBodyBytes'],
+  BERTH_AUTH_MODE: ['auth', 'mode'],
+  BERTH_AUTH_SERVICE: ['auth', 'service'],
+  BERTH_AUTH_ISSUER: ['auth', 'issuer'],
+  BERTH_AUTH_REALM: ['auth', 'realm'],
+  BERTH_AUTH_TOKEN_TTL_SECONDS: ['auth', 'tokenTtlSeconds'],
+  BERTH_AUTH_REFRESH_TOKEN_TTL_SECONDS: ['auth', 'refreshTokenTtlSeconds'],
+  BERTH_AUTH_KEY_ROTATION_SECONDS: ['auth', 'keyRotationSeconds'],
+  BERTH_ADMIN_PASSWORD: ['auth', 'adminPassword'],
+  BERTH_AUTH_BASIC_CACHE_SECONDS: ['auth', 'basicCacheSeconds'],
+  BERTH_AUTH_RATE_LIMIT_WINDOW_SECONDS: ['auth', 'rateLimit', 'windowSeconds'],
+  BERTH_AUTH_RATE_LIMIT_FAILURES_PER_ACCOUNT: ['auth', 'rateLimit', 'failuresPerAccount'],
+  BERTH_AUTH_RATE_LIMIT_FAILURES_PER_ADDRESS: ['auth', 'rateLimit', 'failuresPerAddress'],
+  BERTH_LDAP_URL: ['auth', 'ldap', 'url'],
+  BERTH_LDAP_BIND_DN: ['auth', 'ldap', 'bindDn'],
+  BERTH_LDAP_BIND_PASSWORD: ['auth', 'ldap', 'bindPassword'],
+  BERTH_LDAP_USER_BASE: ['auth', 'ldap', 'userBase'],
+  BERTH_LDAP_USER_FILTER: ['auth', 'ldap', 'userFilter'],
+  BERTH_LDAP_GROUP_BASE: ['auth', 'ldap', 'groupBase'],
+  BERTH_LDAP_GROUP_FILTER: ['auth', 'ldap', 'groupFilter'],
+  BERTH_LDAP_GROUP_NAME_ATTRIBUTE: ['auth', 'ldap', 'groupNameAttribute'],
+  BERTH_LDAP_EMAIL_ATTRIBUTE: ['auth', 'ldap', 'emailAttribute'],
+  BERTH_LDAP_START_TLS: ['auth', 'ldap', 'startTls'],
+  BERTH_OIDC_ISSUER: ['auth', 'oidc', 'issuer'],
+  BERTH_OIDC_CLIENT_ID: ['auth', 'oidc', 'clientId'],
+  BERTH_OIDC_CLIENT_SECRET: ['auth', 'oidc', 'clientSecret'],
+  BERTH_OIDC_REDIRECT_URI: ['auth', 'oidc', 'redirectUri'],
+  BERTH_OIDC_SCOPE: ['auth', 'oidc', 'scope'],
+  BERTH_OIDC_USERNAME_CLAIM: ['auth', 'oidc', 'usernameClaim'],
+  BERTH_OIDC_GROUPS_CLAIM: ['auth', 'oidc', 'groupsClaim'],
+  BERTH_OIDC_AUTO_CREATE: ['auth', 'oidc', 'autoCreate'],
 };
 
-const SECRET_KEYS = new Set(['secretKey', 'accessKey', 'url']);
+const SECRET_KEYS = new Set([
+  'secretKey',
+  'accessKey',
+  'url',
+  'adminPassword',
+  'bindPassword',
+  'clientSecret',
+]);
 
 /** The configuration was invalid; `problems` names every bad key at once. */
 export class ConfigError extends Error {
@@ -204,6 +336,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
           },
     uploads: config.uploads,
     cache: config.cache,
+    auth: config.auth,
   };
 }
 

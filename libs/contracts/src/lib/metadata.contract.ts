@@ -62,10 +62,17 @@ export const ListTags = rpc(
   z.object({ tags: z.array(z.string()), more: z.boolean() }),
 );
 
-/** One page of repository names in lexical order. */
+/**
+ * One page of repository names in lexical order, only of the given projects (null: all), so that
+ * `_catalog` shows each caller only what it may see.
+ */
 export const ListRepositories = rpc(
   'berth.rpc.metadata.catalog.v1',
-  z.object({ limit: z.number().int().nonnegative(), last: z.string().nullable() }),
+  z.object({
+    limit: z.number().int().nonnegative(),
+    last: z.string().nullable(),
+    projects: z.array(z.string()).nullable(),
+  }),
   z.object({ repositories: z.array(z.string()), more: z.boolean() }),
 );
 

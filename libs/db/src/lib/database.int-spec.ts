@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,8 @@ describe('openDatabase on PostgreSQL', () => {
     const first = sut[0];
     if (!first) throw new Error('no database');
     const applied = await first.client.$queryRaw<{ name: string }[]>`SELECT name FROM berth_migrations`;
-    expect(applied.map((row) => row.name)).toEqual(['20261122000000_init']);
+    const migrations = readdirSync(join(__dirname, '../../prisma/migrations')).sort();
+    expect(applied.map((row) => row.name)).toEqual(migrations);
     for (const db of sut) await db.close();
   });
 

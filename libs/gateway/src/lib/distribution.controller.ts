@@ -1,6 +1,7 @@
 import { All, Controller, Req, Res, UseFilters } from '@nestjs/common';
 import { OciError } from '@berth/oci';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryAuth } from './auth/registry-auth';
 import { BlobsHandler } from './blobs.handler';
 import { ListingsHandler } from './listings.handler';
 import { ManifestsHandler } from './manifests.handler';
@@ -21,6 +22,7 @@ export class DistributionController {
     private readonly uploads: UploadsHandler,
     private readonly manifests: ManifestsHandler,
     private readonly listings: ListingsHandler,
+    private readonly auth: RegistryAuth,
   ) {}
 
   @All()
@@ -36,7 +38,9 @@ export class DistributionController {
   private async dispatch(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     reply.header('docker-distribution-api-version', 'registry/2.0');
     const path = request.url.split('?', 1)[0] ?? '';
-    await this.route(parseRoute(path), request, reply);
+    const route = parseRoute(path);
+    if (this.auth.enabled) await this.auth.authorize(request, route);
+    await this.route(route, request, reply);
   }
 
   private async route(route: Route, request: FastifyRequest, reply: FastifyReply): Promise<void> {

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import type { BerthConfig } from '@berth/config';
 import { CONFIG } from '@berth/server';
+import { RegistryAuth } from './auth/registry-auth';
 import { BlobsHandler } from './blobs.handler';
 import { DistributionController } from './distribution.controller';
 import { ListingsHandler } from './listings.handler';
@@ -19,6 +20,7 @@ import { UploadsHandler } from './uploads.handler';
     ManifestsHandler,
     ListingsHandler,
     OciErrorFilter,
+    RegistryAuth,
     { provide: UploadHashes, useFactory: () => new UploadHashes() },
     {
       provide: ManifestBodies,

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { Bus } from '@berth/bus';
-import { ListReferrers, ListRepositories, ListTags } from '@berth/contracts';
+import { ListReferrers, ListRepositories, ListTags, VisibleProjects } from '@berth/contracts';
 import { MediaType, OciError, parseDigest, type RepositoryName } from '@berth/oci';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryAuth } from './auth/registry-auth';
 import { queryParam } from './http';
 
 /** The most names one page holds, whatever `n` asks for; the `Link` header leads on. */
@@ -11,7 +12,10 @@ export const MAX_PAGE_SIZE = 10_000;
 /** Content discovery: tags, the catalog and referrers. */
 @Injectable()
 export class ListingsHandler {
-  constructor(private readonly bus: Bus) {}
+  constructor(
+    private readonly bus: Bus,
+    private readonly auth: RegistryAuth,
+  ) {}
 
   /** `GET /v2/<name>/tags/list?n=&last=`: tags in lexical order, paginated with `Link`. */
   async tags(request: FastifyRequest, reply: FastifyReply, name: RepositoryName): Promise<void> {
@@ -23,10 +27,19 @@ export class ListingsHandler {
     await reply.code(200).header('content-type', 'application/json').send({ name, tags: page.tags });
   }
 
-  /** `GET /v2/_catalog?n=&last=`: repository names in lexical order, paginated with `Link`. */
+  /**
+   * `GET /v2/_catalog?n=&last=`: repository names in lexical order, paginated with `Link`; only
+   * those of projects the caller may see.
+   */
   async catalog(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { limit, last } = pagination(request);
-    const page = await this.bus.request(ListRepositories, { limit, last });
+    const subject = this.auth.subjectOf(request);
+    let projects: string[] | null = null;
+    if (subject !== null) {
+      const visible = await this.bus.request(VisibleProjects, { subject });
+      projects = visible.all ? null : visible.projects;
+    }
+    const page = await this.bus.request(ListRepositories, { limit, last, projects });
     const lastName = page.repositories.at(-1);
     if (page.more && lastName !== undefined) reply.header('link', nextLink('/v2/_catalog', limit, lastName));
     await reply

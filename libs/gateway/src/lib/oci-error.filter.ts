@@ -4,6 +4,7 @@ import { LOGGER } from '@berth/server';
 import { StorageError } from '@berth/storage';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { AuthError } from './auth/registry-auth';
 
 /**
  * The one place where failures of the `/v2` API become responses: an `OciError` turns into the
@@ -21,7 +22,7 @@ export class OciErrorFilter implements ExceptionFilter {
     const error = this.toOciError(exception, request);
     if (reply.sent) return;
     reply.code(error.status).header('docker-distribution-api-version', 'registry/2.0');
-    if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="berth"');
+    if (error instanceof AuthError) void reply.headers(error.headers);
     if (request.method === 'HEAD') {
       void reply.header('content-length', '0').send();
       return;

@@ -23,6 +23,7 @@ import {
 import { STORAGE } from '@berth/server';
 import { BlobLayout, type StorageDriver } from '@berth/storage';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryAuth } from './auth/registry-auth';
 import { hasBody, header, queryParam, requestId, sendEmpty, uploadRange } from './http';
 import { UploadHashes } from './upload-hashes';
 
@@ -41,21 +42,28 @@ export class UploadsHandler {
     private readonly bus: Bus,
     @Inject(STORAGE) private readonly storage: StorageDriver,
     private readonly hashes: UploadHashes,
+    private readonly auth: RegistryAuth,
   ) {}
 
-  /** Starts an upload, mounts a blob, or takes a whole blob in one request. */
+  /**
+   * Starts an upload, mounts a blob, or takes a whole blob in one request. A mount from a
+   * repository the caller may not pull from falls back to an ordinary upload, as the spec allows,
+   * so nothing about the other repository leaks.
+   */
   async start(request: FastifyRequest, reply: FastifyReply, name: RepositoryName): Promise<void> {
     const mount = queryParam(request, 'mount');
     const from = queryParam(request, 'from');
     if (mount !== undefined && from !== undefined) {
       const digest = parseDigest(mount);
       const source = parseRepositoryName(from);
-      const mounted = await this.bus.request(MountBlob, {
-        repository: name,
-        from: source,
-        digest,
-        requestId: requestId(request),
-      });
+      const mounted = this.auth.allows(request, source, 'pull')
+        ? await this.bus.request(MountBlob, {
+            repository: name,
+            from: source,
+            digest,
+            requestId: requestId(request),
+          })
+        : { mounted: false };
       if (mounted.mounted) {
         await this.created(reply, name, digest);
         return;

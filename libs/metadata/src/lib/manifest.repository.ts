@@ -162,11 +162,19 @@ export class ManifestRepository {
   }
 
   /** A page of repository names in byte order. */
-  async listRepositories(limit: number, last: string | null): Promise<NamePage> {
-    if (limit === 0) return { names: [], more: false };
+  async listRepositories(
+    limit: number,
+    last: string | null,
+    projects: readonly string[] | null,
+  ): Promise<NamePage> {
+    if (limit === 0 || projects?.length === 0) return { names: [], more: false };
+    // A repository's project is its first segment; a one-segment name belongs to `library`.
     const rows = await this.db.$queryRaw<{ name: string }[]>`
       SELECT name FROM repository
-      WHERE ${last}::text IS NULL OR name > ${last}::text
+      WHERE (${last}::text IS NULL OR name > ${last}::text)
+        AND (${projects === null}::boolean OR
+             (CASE WHEN strpos(name, '/') > 0 THEN split_part(name, '/', 1) ELSE 'library' END)
+               = ANY(${projects ?? []}::text[]))
       ORDER BY name LIMIT ${limit + 1}`;
     return page(
       rows.map((row) => row.name),

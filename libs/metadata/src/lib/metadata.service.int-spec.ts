@@ -168,8 +168,21 @@ describe('MetadataService on PostgreSQL', () => {
     await expect(sut.listTags({ repository: 'nope/nope', limit: 4, last: null })).rejects.toMatchObject({
       code: 'NAME_UNKNOWN',
     });
-    const repositories = await sut.listRepositories({ limit: 100, last: 'a/zzz' });
+    const repositories = await sut.listRepositories({ limit: 100, last: 'a/zzz', projects: null });
     expect(repositories.repositories).toEqual(['b/six']);
+  });
+
+  it('lists only the repositories of the given projects, one-segment names under library', async () => {
+    await linkBlob('solo', d('1'));
+    await sut.put(manifest('solo', d('2'), { tags: ['t'] }));
+    await linkBlob('team/app', d('1'));
+    await sut.put(manifest('team/app', d('2'), { tags: ['t'] }));
+    const library = await sut.listRepositories({ limit: 100, last: null, projects: ['library'] });
+    expect(library.repositories).toEqual(['solo']);
+    const team = await sut.listRepositories({ limit: 100, last: null, projects: ['team', 'other'] });
+    expect(team.repositories).toEqual(['team/app']);
+    const none = await sut.listRepositories({ limit: 100, last: null, projects: [] });
+    expect(none).toEqual({ repositories: [], more: false });
   });
 
   it('lists referrers of a subject with their artifact types', async () => {

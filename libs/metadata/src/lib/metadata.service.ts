@@ -145,7 +145,7 @@ export class MetadataService {
   async listRepositories(
     request: RequestOf<typeof ListRepositories>,
   ): Promise<ResponseOf<typeof ListRepositories>> {
-    const page = await this.manifests.listRepositories(request.limit, request.last);
+    const page = await this.manifests.listRepositories(request.limit, request.last, request.projects);
     return { repositories: page.names, more: page.more };
   }
 

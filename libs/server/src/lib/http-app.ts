@@ -11,7 +11,7 @@ const JSON_BODY_LIMIT = 1024 * 1024;
 /**
  * Creates the Fastify-based Nest application of a process and starts listening. Request bodies
  * are not parsed by Fastify: the OCI routes stream them (blob bytes go straight to storage), and
- * other routes get JSON parsed here within a size limit. Request ids come from `X-Request-Id` or
+ * other routes get JSON (or, for the OAuth2 token endpoint, a form) parsed here within a size limit. Request ids come from `X-Request-Id` or
  * are generated, and follow the request across the bus.
  */
 export async function startHttpApp(
@@ -59,6 +59,10 @@ export async function startHttpApp(
         done(null, undefined);
         return;
       }
+      if (request.headers['content-type']?.startsWith('application/x-www-form-urlencoded') === true) {
+        done(null, formFields(text));
+        return;
+      }
       try {
         done(null, JSON.parse(text) as unknown);
       } catch {
@@ -72,4 +76,15 @@ export async function startHttpApp(
   app.enableShutdownHooks();
   await app.listen(options.port, options.host);
   return app;
+}
+
+/** A form body as an object; a repeated field becomes an array. */
+function formFields(text: string): Record<string, string | string[]> {
+  const fields: Record<string, string | string[]> = {};
+  for (const [key, value] of new URLSearchParams(text)) {
+    const previous = fields[key];
+    fields[key] =
+      previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+  }
+  return fields;
 }

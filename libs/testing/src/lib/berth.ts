@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,10 @@ export interface StartBerthOptions {
 export interface RunningBerth {
   /** Base URL of the (first) gateway, e.g. `http://127.0.0.1:40123`. */
   readonly url: string;
+  /** Base URL of the token service and management API (`/token`, `/api/v1`). */
+  readonly authUrl: string;
+  /** The system admin the first start created. */
+  readonly admin: { readonly username: string; readonly password: string };
   /** `host:port` of the (first) gateway, as registry clients want it. */
   readonly host: string;
   /** Base URLs of every gateway replica. */
@@ -57,8 +62,11 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
   const dir = await mkdtemp(join(tmpdir(), 'berth-under-test-'));
   const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
   const children: Child[] = [];
+  const adminPassword =
+    options.env?.['BERTH_ADMIN_PASSWORD'] ?? `admin-${randomBytes(9).toString('base64url')}`;
   try {
     const env: Record<string, string> = {
+      BERTH_ADMIN_PASSWORD: adminPassword,
       BERTH_HTTP_HOST: '127.0.0.1',
       BERTH_LOG_LEVEL: 'warn',
       BERTH_DATA_DIR: join(dir, 'data'),
@@ -73,7 +81,7 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
           'apps/registry/src/main.ts',
           { ...env, BERTH_HTTP_PORT: String(port) },
           port,
-          '/v2/',
+          '/readyz',
         ),
       );
     } else {
@@ -89,22 +97,25 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
         BERTH_NATS_NAMESPACE: namespace,
         BERTH_DATABASE_URL: database.url,
       };
-      for (const [name, entry] of [
-        ['metadata', 'apps/metadata/src/main.ts'],
-        ['blobstore', 'apps/blobstore/src/main.ts'],
+      const authPort = await getFreePort();
+      for (const [name, entry, port] of [
+        ['metadata', 'apps/metadata/src/main.ts', await getFreePort()],
+        ['blobstore', 'apps/blobstore/src/main.ts', await getFreePort()],
+        ['auth', 'apps/auth/src/main.ts', authPort],
       ] as const) {
-        const port = await getFreePort();
         children.push(child(name, entry, { ...shared, BERTH_HTTP_PORT: String(port) }, port, '/readyz'));
       }
+      // Without an ingress in front, clients are sent straight to the auth service for tokens.
+      const realm = options.env?.['BERTH_AUTH_REALM'] ?? `http://127.0.0.1:${authPort}/token`;
       for (let i = 0; i < (options.gateways ?? 1); i++) {
         const port = await getFreePort();
         children.push(
           child(
             `gateway-${i}`,
             'apps/gateway/src/main.ts',
-            { ...shared, BERTH_HTTP_PORT: String(port) },
+            { ...shared, BERTH_HTTP_PORT: String(port), BERTH_AUTH_REALM: realm },
             port,
-            '/v2/',
+            '/readyz',
           ),
         );
       }
@@ -115,10 +126,14 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
     throw error;
   }
   const gateways = children.filter((c) => c.name === 'registry' || c.name.startsWith('gateway'));
-  const gatewayUrls = gateways.map((c) => c.readyUrl.replace(/\/(v2\/|readyz)$/, ''));
+  const baseUrl = (c: Child) => c.readyUrl.replace(/\/readyz$/, '');
+  const gatewayUrls = gateways.map(baseUrl);
   const url = gatewayUrls[0] ?? '';
+  const auth = children.find((c) => c.name === 'auth');
   return {
     url,
+    authUrl: auth ? baseUrl(auth) : url,
+    admin: { username: 'admin', password: adminPassword },
     host: url.replace(/^http:\/\//, ''),
     gatewayUrls,
     pids: () => children.flatMap((c) => (c.process?.pid === undefined ? [] : [c.process.pid])),

@@ -27,7 +27,10 @@ export async function startBerthTarget(config: BenchConfig): Promise<RunningTarg
   });
   let berth: RunningBerth;
   try {
-    berth = await startBerth({ shape: 'all-in-one', env: berthPassthroughEnv() });
+    berth = await startBerth({
+      shape: 'all-in-one',
+      env: { BERTH_AUTH_MODE: 'none', ...berthPassthroughEnv() },
+    });
   } catch (error) {
     throw new RegistryStartError(error instanceof Error ? error.message : String(error));
   }

@@ -1,0 +1,262 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import {
+  allows,
+  bearerChallenge,
+  formatScope,
+  TokenError,
+  TokenVerifier,
+  type Action,
+  type RegistryClaims,
+  type ResourceScope,
+} from '@berth/auth-core';
+import { Bus } from '@berth/bus';
+import { LruCache } from '@berth/cache';
+import type { BerthConfig } from '@berth/config';
+import { AuthorizeBasic, GetSigningKeys, SigningKeysChanged, SubjectRevoked } from '@berth/contracts';
+import { OciError } from '@berth/oci';
+import { CONFIG, LOGGER } from '@berth/server';
+import type { FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Route } from '../route';
+
+/** What a request may do: who it speaks for (a token `sub`) and the access granted to it. */
+export interface Grant {
+  readonly subject: string;
+  readonly access: readonly ResourceScope[];
+}
+
+/**
+ * An `OciError` that carries response headers: the Bearer challenge of a 401, the `Retry-After`
+ * of a 429. The gateway's error filter sets them.
+ */
+export class AuthError extends OciError {
+  constructor(
+    code: 'UNAUTHORIZED' | 'DENIED' | 'TOO_MANY_REQUESTS',
+    message: string,
+    readonly headers: Readonly<Record<string, string>>,
+    status?: number,
+    detail?: unknown,
+  ) {
+    super(code, message, detail, status);
+  }
+}
+
+/** How often at most an unknown key id makes the gateway fetch the keys again. */
+const KEY_REFETCH_MS = 5_000;
+const grants = new WeakMap<FastifyRequest, Grant>();
+
+/**
+ * The gateway's side of token auth. Bearer tokens are verified locally against the token
+ * service's public keys (fetched over the bus at first use, again when it announces a rotation or
+ * a token names an unknown key), and verified tokens are remembered until they expire, so a pull
+ * costs a map lookup, not a signature check. Basic credentials sent straight to `/v2/` are checked
+ * by the auth service and remembered briefly; a revoked subject is forgotten at once.
+ */
+@Injectable()
+export class RegistryAuth implements OnModuleInit {
+  private readonly verifier: TokenVerifier;
+  private readonly verified = new LruCache<string, RegistryClaims>(10_000);
+  private readonly basic: LruCache<string, Grant & { readonly at: number }>;
+  private readonly revokedAt = new Map<string, number>();
+  private keysLoadedAt = 0;
+  private loading: Promise<void> | null = null;
+
+  constructor(
+    private readonly bus: Bus,
+    @Inject(CONFIG) private readonly config: BerthConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.verifier = new TokenVerifier({ issuer: config.auth.issuer, audience: config.auth.service });
+    this.basic = new LruCache(10_000, config.auth.basicCacheSeconds * 1000);
+  }
+
+  /** Whether `/v2/` requests need credentials at all (`auth.mode`). */
+  get enabled(): boolean {
+    return this.config.auth.mode === 'token';
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.bus.onBroadcast(SigningKeysChanged, () => {
+      this.keysLoadedAt = 0;
+      this.verified.deleteWhere(() => true);
+    });
+    await this.bus.onBroadcast(SubjectRevoked, ({ subject }) => {
+      this.revokedAt.set(subject, Date.now());
+      if (this.revokedAt.size > 10_000) this.revokedAt.delete(this.revokedAt.keys().next().value ?? '');
+    });
+  }
+
+  /**
+   * Checks a request's credentials against what its route needs. No or bad credentials: 401
+   * `UNAUTHORIZED` with the challenge; a valid token that lacks the scope: 401 `DENIED` with
+   * `error="insufficient_scope"` (clients then ask for a token with that scope, and show the
+   * denial if they still cannot get one).
+   */
+  async authorize(request: FastifyRequest, route: Route): Promise<Grant> {
+    const required = requiredScopes(route, request.method);
+    const grant = await this.credentialsOf(request, required);
+    if (!grant) throw this.challenge(request, required, 'UNAUTHORIZED', 'authentication required');
+    for (const scope of required) {
+      if (!scope.actions.every((action) => allows(grant.access, scope.type, scope.name, action)))
+        throw this.challenge(request, required, 'DENIED', 'requested access to the resource is denied', true);
+    }
+    grants.set(request, grant);
+    return grant;
+  }
+
+  /** Whether the request's grant covers an action (true when auth is off). */
+  allows(request: FastifyRequest, repository: string, action: Action): boolean {
+    if (!this.enabled) return true;
+    const grant = grants.get(request);
+    return grant !== undefined && allows(grant.access, 'repository', repository, action);
+  }
+
+  /** The subject of the request's grant (null when auth is off). */
+  subjectOf(request: FastifyRequest): string | null {
+    return this.enabled ? (grants.get(request)?.subject ?? '') : null;
+  }
+
+  private async credentialsOf(
+    request: FastifyRequest,
+    required: readonly ResourceScope[],
+  ): Promise<Grant | null> {
+    const header = request.headers.authorization ?? '';
+    const space = header.indexOf(' ');
+    const scheme = header.slice(0, Math.max(space, 0)).toLowerCase();
+    const value = header.slice(space + 1).trim();
+    if (scheme === 'bearer' && value !== '') return this.bearer(value);
+    if (scheme === 'basic' && value !== '') return this.basicGrant(request, value, required);
+    return null;
+  }
+
+  private async bearer(token: string): Promise<Grant | null> {
+    const now = Date.now();
+    const known = this.verified.get(token);
+    if (known && known.exp * 1000 > now) return { subject: known.sub, access: known.access };
+    if (this.keysLoadedAt === 0) await this.loadKeys();
+    let claims: RegistryClaims;
+    try {
+      claims = this.verifier.verify(token, now);
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      if (error.reason !== 'unknown_key' || now - this.keysLoadedAt < KEY_REFETCH_MS)
+        return this.refused(error);
+      await this.loadKeys();
+      try {
+        claims = this.verifier.verify(token, now);
+      } catch (again) {
+        if (again instanceof TokenError) return this.refused(again);
+        throw again;
+      }
+    }
+    this.verified.set(token, claims);
+    return { subject: claims.sub, access: claims.access };
+  }
+
+  private async basicGrant(
+    request: FastifyRequest,
+    encoded: string,
+    required: readonly ResourceScope[],
+  ): Promise<Grant | null> {
+    const scopes = required.map(formatScope);
+    const key = createHash('sha256')
+      .update(encoded)
+      .update('\n')
+      .update(scopes.join(' '))
+      .digest('base64url');
+    const cached = this.basic.get(key);
+    if (cached && cached.at > (this.revokedAt.get(cached.subject) ?? 0)) return cached;
+    const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon === -1) return null;
+    const answer = await this.bus.request(AuthorizeBasic, {
+      username: decoded.slice(0, colon).slice(0, 1024),
+      password: decoded.slice(colon + 1).slice(0, 4096),
+      scopes,
+      sourceAddress: request.ip,
+      requestId: request.id,
+    });
+    if (!answer.ok) {
+      if (answer.reason === 'rate_limited')
+        throw new AuthError('TOO_MANY_REQUESTS', 'too many failed logins', {
+          'retry-after': String(answer.retryAfterSeconds ?? 60),
+        });
+      return null;
+    }
+    const grant = { subject: answer.subject, access: answer.access, at: Date.now() };
+    this.basic.set(key, grant);
+    return grant;
+  }
+
+  private refused(error: TokenError): null {
+    this.logger.debug({ reason: error.reason }, 'token refused');
+    return null;
+  }
+
+  private loadKeys(): Promise<void> {
+    this.loading ??= this.bus
+      .request(GetSigningKeys, {})
+      .then(({ keys }) => {
+        this.verifier.setKeys(keys);
+        this.keysLoadedAt = Date.now();
+      })
+      .finally(() => {
+        this.loading = null;
+      });
+    return this.loading;
+  }
+
+  private challenge(
+    request: FastifyRequest,
+    scopes: readonly ResourceScope[],
+    code: 'UNAUTHORIZED' | 'DENIED',
+    message: string,
+    insufficientScope = false,
+  ): AuthError {
+    const realm = this.config.auth.realm ?? `${originOf(request)}/token`;
+    const challenge = bearerChallenge({
+      realm,
+      service: this.config.auth.service,
+      scopes,
+      insufficientScope,
+    });
+    return new AuthError(
+      code,
+      message,
+      { 'www-authenticate': challenge },
+      401,
+      scopes.length > 0 ? scopes.map(formatScope) : undefined,
+    );
+  }
+}
+
+/** The scopes a `/v2/` route needs: pull to read, push to write, delete to delete. */
+export function requiredScopes(route: Route, method: string): ResourceScope[] {
+  const on = (name: string, action: Action): ResourceScope[] => [
+    { type: 'repository', name, actions: [action] },
+  ];
+  switch (route.kind) {
+    case 'base':
+      return [];
+    case 'catalog':
+      return [{ type: 'registry', name: 'catalog', actions: ['*'] }];
+    case 'tags':
+    case 'referrers':
+      return on(route.name, 'pull');
+    case 'manifest':
+    case 'blob':
+      if (method === 'DELETE') return on(route.name, 'delete');
+      return method === 'PUT' ? on(route.name, 'push') : on(route.name, 'pull');
+    case 'uploads':
+    case 'upload':
+      return on(route.name, 'push');
+  }
+}
+
+function originOf(request: FastifyRequest): string {
+  const forwarded = request.headers['x-forwarded-proto'];
+  const proto =
+    (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim() ?? request.protocol;
+  return `${proto}://${request.host}`;
+}
