@@ -24,7 +24,7 @@ import { ProblemFilter } from './api/problem';
 import { ProjectsService } from './api/projects.service';
 import { RobotsService } from './api/robots.service';
 import { UsersService } from './api/users.service';
-import { CredentialsService, type PasswordDirectory } from './credentials.service';
+import { CredentialsService } from './credentials.service';
 import { subjectOf } from './model';
 import { ProjectRepository } from './project.repository';
 import { RobotRepository } from './robot.repository';
@@ -73,14 +73,14 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
     },
     {
       provide: CredentialsService,
-      inject: [AccountRepository, RobotRepository, LoginRateLimiter, Auditor, AUTH_CONFIG],
+      inject: [AccountRepository, RobotRepository, LoginRateLimiter, Auditor],
+      // No directory yet: LDAP login plugs in here (issue 3, next step).
       useFactory: (
         accounts: AccountRepository,
         robots: RobotRepository,
         limiter: LoginRateLimiter,
         auditor: Auditor,
-        config: AuthConfig,
-      ) => new CredentialsService(accounts, robots, limiter, auditor, directoryFor(config)),
+      ) => new CredentialsService(accounts, robots, limiter, auditor, null),
     },
     {
       provide: AccessService,
@@ -216,8 +216,4 @@ export class AuthModule implements OnModuleInit, OnApplicationShutdown {
   onApplicationShutdown(): void {
     clearInterval(this.timer);
   }
-}
-
-function directoryFor(config: AuthConfig): PasswordDirectory | null {
-  return config.ldap ? null : null;
 }
