@@ -2,3 +2,5 @@ export * from './lib/services';
 export * from './lib/s3-server';
 export * from './lib/distribution';
 export * from './lib/berth';
+export * from './lib/slapd';
+export * from './lib/oidc-provider';

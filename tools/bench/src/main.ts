@@ -1,11 +1,14 @@
 /**
- * `npm run bench`: Berth against CNCF Distribution, side by side, in one run.
+ * `npm run bench`: Berth against CNCF Distribution, side by side, in one run; and Berth with token
+ * auth on against itself with auth off.
  *
- * Starts all-in-one Berth and, when `docker-registry` is installed, Distribution; runs the same
- * scenarios against both (each registry in turn per scenario, Berth first); prints one table of
- * MB/s, requests/s, p50/p99 and Berth's advantage. Exits non-zero only when a registry answers
- * wrongly (status, header, digest); missed speed targets are reported, not fatal. Settings come
- * from `BENCH_*` variables, see `config/bench.config.ts`.
+ * Starts all-in-one Berth with auth off, a second all-in-one Berth with token auth on (benched
+ * with a robot's tokens) and, when `docker-registry` is installed, Distribution; runs the same
+ * scenarios against them (each registry in turn per scenario, auth-off Berth first; the auth-on
+ * Berth runs the subset issue 3 names); prints a table of MB/s, requests/s, p50/p99 and Berth's
+ * advantage over Distribution, and a second one of auth on versus off. Exits non-zero only when a
+ * registry answers wrongly (status, header, digest); missed speed targets are reported, not fatal.
+ * Settings come from `BENCH_*` variables, see `config/bench.config.ts`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,30 +19,55 @@ import { BenchConfigError, loadBenchConfig, type BenchConfig } from './config/be
 import { BenchFailure } from './http/bench-failure.error';
 import { HttpClient } from './http/http-client';
 import { RegistryClient } from './http/registry-client';
-import { advantage, renderTable, type ReportRow } from './report/table';
+import { TokenSource } from './http/token-source';
+import {
+  advantage,
+  authRatio,
+  renderAuthTable,
+  renderTable,
+  type AuthReportRow,
+  type ReportRow,
+} from './report/table';
 import { blobPull, chunkedPush, monolithicPush } from './scenarios/blob.scenarios';
 import { prepareFixtures } from './scenarios/fixtures';
 import { blobHeadStorm, manifestGet, manifestHead } from './scenarios/request.scenarios';
-import type { BenchFixtures, Scenario, ScenarioResult, TargetContext } from './scenarios/scenario';
+import {
+  AUTH_ON_TARGET_RATIO,
+  type BenchFixtures,
+  type Scenario,
+  type ScenarioResult,
+  type TargetContext,
+} from './scenarios/scenario';
 import { tagsListPaginated, tagsListUnpaginated } from './scenarios/tags.scenarios';
+import { RegistryStartError } from './targets/registry-start.error';
 import { RssSampler } from './targets/rss-sampler';
 import type { RunningTarget, TargetName } from './targets/target';
-import { RegistryStartError, startBerthTarget, startDistributionTarget } from './targets/targets';
+import { startBerthAuthTarget, startBerthTarget, startDistributionTarget } from './targets/targets';
 
 /** The issue's memory budget for Berth under the bench, in bytes (MB = 10^6 bytes). */
 const BERTH_RSS_LIMIT_BYTES = 300e6;
 
-/** The scenarios in the order they run; the pull reads what the monolithic push stored. */
-function scenarios(config: BenchConfig, fixtures: BenchFixtures): Scenario[] {
+/** A scenario of the run, and whether the Berth with token auth on runs it too. */
+interface PlannedScenario {
+  readonly scenario: Scenario;
+  readonly withAuth: boolean;
+}
+
+/**
+ * The scenarios in the order they run; the pull reads what the monolithic push stored. With auth
+ * on, Berth runs what issue 3's target names (manifest GET, pull), the push the pull reads, and
+ * the two cheap HEAD storms; chunked push and the tag listings only add minutes.
+ */
+function scenarios(config: BenchConfig, fixtures: BenchFixtures): PlannedScenario[] {
   return [
-    monolithicPush(config, fixtures),
-    chunkedPush(config, fixtures),
-    blobPull(config, fixtures),
-    manifestGet(config, fixtures),
-    manifestHead(config, fixtures),
-    blobHeadStorm(config, fixtures),
-    tagsListUnpaginated(config, fixtures),
-    tagsListPaginated(config, fixtures),
+    { scenario: monolithicPush(config, fixtures), withAuth: true },
+    { scenario: chunkedPush(config, fixtures), withAuth: false },
+    { scenario: blobPull(config, fixtures), withAuth: true },
+    { scenario: manifestGet(config, fixtures), withAuth: true },
+    { scenario: manifestHead(config, fixtures), withAuth: true },
+    { scenario: blobHeadStorm(config, fixtures), withAuth: true },
+    { scenario: tagsListUnpaginated(config, fixtures), withAuth: false },
+    { scenario: tagsListPaginated(config, fixtures), withAuth: false },
   ];
 }
 
@@ -81,7 +109,7 @@ async function main(): Promise<number> {
   });
   const shutdown = new AbortController();
   // Stop the registries and remove the blobs also when the bench is interrupted or terminated;
-  // the default action of these signals would skip `finally` and orphan both registries.
+  // the default action of these signals would skip `finally` and orphan the registries.
   for (const [signal, code] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
@@ -97,15 +125,19 @@ async function main(): Promise<number> {
   try {
     progress(`generating random blobs in ${workDir}`);
     const fixtures = await prepareFixtures(config, workDir);
-    const runId = randomBytes(4).toString('hex');
+    // Every repository of the run lies in this project: the auth-on Berth's robot is granted it.
+    const project = `bench-${randomBytes(4).toString('hex')}`;
     const enlist = (target: RunningTarget): void => {
       const http = new HttpClient(config.concurrency + 2, config.requestIdleTimeoutMs);
+      // One sampler per process tree, so each registry's memory row counts only its own processes.
       const rss = target.pid === null ? null : new RssSampler(target.pid);
       rss?.start();
+      const tokens =
+        target.credentials === null ? null : new TokenSource(http, target.url, target.credentials);
       const ctx: TargetContext = {
         target,
-        registry: new RegistryClient(target.url, http),
-        repoPrefix: `bench-${runId}/${target.name.toLowerCase()}`,
+        registry: new RegistryClient(target.url, http, tokens),
+        repoPrefix: `${project}/${target.slug}`,
         once: new Map(),
       };
       contestants.push({ target, http, ctx, rss });
@@ -113,16 +145,20 @@ async function main(): Promise<number> {
 
     progress('starting Berth');
     enlist(await startBerthTarget(config));
+    if (config.berthAuth.kind !== 'skip') progress('starting Berth with token auth on');
+    const berthAuth = await startBerthAuthTarget(config, project);
+    if (berthAuth !== null) enlist(berthAuth);
     if (config.distribution.kind !== 'skip') progress('starting Distribution');
     const distribution = await startDistributionTarget(config);
     if (distribution !== null) enlist(distribution);
 
     const results = new Map<Scenario, Map<TargetName, ScenarioResult>>();
-    const list = scenarios(config, fixtures);
-    for (const scenario of list) {
+    const plan = scenarios(config, fixtures);
+    for (const { scenario, withAuth } of plan) {
       const byTarget = new Map<TargetName, ScenarioResult>();
       results.set(scenario, byTarget);
       for (const { target, ctx } of contestants) {
+        if (target.credentials !== null && !withAuth) continue;
         progress(`${scenario.title} — ${target.name}`);
         byTarget.set(target.name, await scenario.run(ctx));
       }
@@ -130,7 +166,14 @@ async function main(): Promise<number> {
     for (const c of contestants) c.rss?.stop();
 
     process.stdout.write(
-      report(config, contestants, list, results, distribution !== null, (performance.now() - started) / 1000),
+      report(
+        config,
+        contestants,
+        plan.map((p) => p.scenario),
+        results,
+        distribution !== null,
+        (performance.now() - started) / 1000,
+      ),
     );
     return 0;
   } catch (error) {
@@ -184,6 +227,7 @@ function report(
       });
     }
     notes.push(...berth.notes, ...(distribution?.notes ?? []));
+    notes.push(...(results.get(scenario)?.get('Berth (auth on)')?.notes ?? []));
   }
   const berthRss = contestants.find((c) => c.target.name === 'Berth')?.rss ?? null;
   const distributionRss = contestants.find((c) => c.target.name === 'Distribution')?.rss ?? null;
@@ -216,6 +260,7 @@ function report(
     '',
     `Berth bench — ${new Date().toISOString()}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}`,
     ...contestants.map((c) => `  ${c.target.name}: ${c.target.url} — ${c.target.description}`),
+    ...(config.berthAuth.kind === 'skip' ? [`  Berth (auth on): not run (${config.berthAuth.reason}).`] : []),
     ...(withDistribution
       ? []
       : ['  Distribution: not run (docker-registry not on PATH, or BENCH_SKIP_DISTRIBUTION) — Berth only.']),
@@ -232,9 +277,64 @@ function report(
       '       (per blob, per request, per complete listing); with under 100 operations p99 is the slowest one.',
     );
   }
+  lines.push(...authReport(contestants, list, results));
   if (notes.length > 0) lines.push('notes:', ...notes.map((n) => `  - ${n}`));
   lines.push(`finished in ${seconds.toFixed(0)} s`, '');
   return lines.join('\n');
+}
+
+/**
+ * The auth section of the report: Berth with a robot's Bearer tokens against Berth with auth off,
+ * same build, same run, each scenario back to back; empty when the auth-on Berth did not run.
+ */
+function authReport(
+  contestants: readonly Contestant[],
+  list: readonly Scenario[],
+  results: ReadonlyMap<Scenario, ReadonlyMap<TargetName, ScenarioResult>>,
+): string[] {
+  const auth = contestants.find((c) => c.target.name === 'Berth (auth on)');
+  if (auth === undefined) return [];
+  const rows: AuthReportRow[] = [];
+  for (const scenario of list) {
+    const off = results.get(scenario)?.get('Berth');
+    const on = results.get(scenario)?.get('Berth (auth on)');
+    if (off === undefined || on === undefined) continue;
+    for (const metric of off.metrics) {
+      const row = {
+        scenario: scenario.title,
+        metric: metric.label,
+        off: metric.value,
+        on: on.metrics.find((m) => m.label === metric.label)?.value ?? null,
+        better: metric.better,
+      };
+      const ratio = authRatio(row);
+      const least = metric.authTargetRatio;
+      rows.push({
+        ...row,
+        target:
+          least === null
+            ? null
+            : { text: `≥${least.toFixed(2)}×`, met: ratio === null ? null : ratio >= least },
+      });
+    }
+  }
+  const mb = (bytes: number | null): string => (bytes === null ? 'n/a' : `${(bytes / 1e6).toFixed(0)} MB`);
+  const peak = auth.rss?.peakBytes ?? null;
+  const budget = `Berth ≤${BERTH_RSS_LIMIT_BYTES / 1e6} MB ${peak === null ? '?' : peak <= BERTH_RSS_LIMIT_BYTES ? 'ok' : 'MISSED'}`;
+  return [
+    '',
+    `Token auth (issue 3): Berth with ${auth.target.credentials?.username ?? 'a robot'}'s Bearer tokens vs Berth with auth off`,
+    '',
+    renderAuthTable(rows),
+    '',
+    'on vs off: auth on ÷ off for rates, off ÷ on for latencies; below 1.00× is what auth costs. Issue 3 asks',
+    `           manifest GET and pull to be at most ${Math.round((1 - AUTH_ON_TARGET_RATIO) * 100)} % slower with auth on (≥${AUTH_ON_TARGET_RATIO.toFixed(2)}×). Tokens`,
+    "           (repository:<name>:pull,push, from the realm with the robot's Basic credentials) are fetched",
+    '           before each timed run and reused per repository until shortly before they expire, as',
+    '           container runtimes do. Both Berths run each scenario back to back, with the same client.',
+    `memory: Berth (auth on), its own process tree, over the scenarios it ran: RSS at start ` +
+      `${mb(auth.rss?.startBytes ?? null)}, peak ${mb(peak)} (${budget}).`,
+  ];
 }
 
 /** Wraps an async function so that it runs at most once; later calls share the first result. */

@@ -9,7 +9,7 @@ import {
   type ResourceScope,
 } from '@berth/auth-core';
 import type { Auditor } from './auditor';
-import { ROBOT_PREFIX, subjectOf, type Identity } from './model';
+import { ROBOT_PREFIX, subjectOf, WORKLOAD_PREFIX, type Identity } from './model';
 import type { ProjectRepository } from './project.repository';
 import type { RobotRepository } from './robot.repository';
 import type { AccountRepository } from './account.repository';
@@ -38,6 +38,7 @@ export class AccessService {
       case 'anonymous':
         return { kind: 'anonymous' };
       case 'robot':
+      case 'workload':
         return { kind: 'robot', permissions: identity.permissions };
       case 'user': {
         const roles = new Map<string, ProjectRole>();
@@ -94,10 +95,11 @@ export class AccessService {
 
   /**
    * The identity behind a token's subject as it is now (a deleted user or a revoked or expired
-   * robot is gone), or null.
+   * robot is gone), or null. A workload's subject gives null: it exists only in its registry tokens.
    */
   async identityOf(subject: string, now = new Date()): Promise<Identity | null> {
     if (subject === '') return { kind: 'anonymous' };
+    if (subject.startsWith(WORKLOAD_PREFIX)) return null;
     if (subject.startsWith(ROBOT_PREFIX)) {
       const robot = await this.robots.find(subject.slice(ROBOT_PREFIX.length));
       if (!robot || (robot.expiresAt !== null && robot.expiresAt <= now)) return null;
@@ -114,6 +116,7 @@ export class AccessService {
       case 'anonymous':
         break;
       case 'robot':
+      case 'workload':
         for (const permission of identity.permissions) {
           if (permission.project === '*') return { all: true, projects: [] };
           visible.add(permission.project);

@@ -10,7 +10,7 @@ import { AccessService } from './access.service';
 import { AccountRepository } from './account.repository';
 import { AuditRepository } from './audit.repository';
 import { Auditor } from './auditor';
-import { AUTH_CONFIG } from './auth.tokens';
+import { AUTH_CONFIG, OIDC_LOGIN } from './auth.tokens';
 import { bootstrapAdmin } from './bootstrap';
 import { CallerGuard } from './api/caller';
 import { DocsController } from './api/docs.controller';
@@ -25,6 +25,11 @@ import { ProjectsService } from './api/projects.service';
 import { RobotsService } from './api/robots.service';
 import { UsersService } from './api/users.service';
 import { CredentialsService } from './credentials.service';
+import { LdapDirectory } from './ldap/ldap.directory';
+import { OidcLoginController } from './oidc/oidc-login.controller';
+import { OidcLoginRepository } from './oidc/oidc-login.repository';
+import { OidcLoginService } from './oidc/oidc-login.service';
+import { WorkloadTrust } from './oidc/workload-trust';
 import { subjectOf } from './model';
 import { ProjectRepository } from './project.repository';
 import { RobotRepository } from './robot.repository';
@@ -52,6 +57,7 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
     RobotsController,
     AuditLogsController,
     DocsController,
+    OidcLoginController,
   ],
   providers: [
     { provide: AUTH_CONFIG, inject: [CONFIG], useFactory: (config: BerthConfig) => config.auth },
@@ -73,14 +79,22 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
     },
     {
       provide: CredentialsService,
-      inject: [AccountRepository, RobotRepository, LoginRateLimiter, Auditor],
-      // No directory yet: LDAP login plugs in here (issue 3, next step).
+      inject: [AccountRepository, RobotRepository, LoginRateLimiter, Auditor, AUTH_CONFIG],
       useFactory: (
         accounts: AccountRepository,
         robots: RobotRepository,
         limiter: LoginRateLimiter,
         auditor: Auditor,
-      ) => new CredentialsService(accounts, robots, limiter, auditor, null),
+        config: AuthConfig,
+      ) =>
+        new CredentialsService(
+          accounts,
+          robots,
+          limiter,
+          auditor,
+          config.ldap ? new LdapDirectory(config.ldap) : null,
+          config.oidcTrust.length > 0 ? new WorkloadTrust(config.oidcTrust) : null,
+        ),
     },
     {
       provide: AccessService,
@@ -136,6 +150,14 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
       inject: [RobotRepository, SigningKeyRepository, Auditor, Bus],
       useFactory: (r: RobotRepository, k: SigningKeyRepository, auditor: Auditor, bus: Bus) =>
         new RobotsService(r, k, auditor, bus),
+    },
+    {
+      provide: OIDC_LOGIN,
+      inject: [AUTH_CONFIG, DATABASE, AccountRepository, Auditor],
+      useFactory: (config: AuthConfig, database: Database, accounts: AccountRepository, auditor: Auditor) =>
+        config.oidc
+          ? new OidcLoginService(config.oidc, new OidcLoginRepository(database.client), accounts, auditor)
+          : null,
     },
     CallerGuard,
     ProblemFilter,

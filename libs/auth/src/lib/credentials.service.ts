@@ -1,8 +1,10 @@
-import { hashSecret, verifySecret } from '@berth/auth-core';
+import { hashGeneratedSecret, hashSecret, verifySecret } from '@berth/auth-core';
 import type { AccountRepository } from './account.repository';
 import type { RequestContext } from './access.service';
 import type { Auditor } from './auditor';
-import { ROBOT_PREFIX, type Identity } from './model';
+import { LdapUnavailableError } from './ldap/ldap.directory';
+import { ROBOT_PREFIX, subjectOf, type Identity } from './model';
+import { looksLikeJwt, type WorkloadTrust } from './oidc/workload-trust';
 import type { RobotRepository } from './robot.repository';
 import type { LoginRateLimiter } from './token/rate-limiter';
 
@@ -19,7 +21,8 @@ export type Authentication =
   | { readonly ok: true; readonly identity: Identity }
   | {
       readonly ok: false;
-      readonly reason: 'invalid' | 'rate_limited';
+      /** `unavailable`: the directory could not answer, which says nothing about the password. */
+      readonly reason: 'invalid' | 'rate_limited' | 'unavailable';
       readonly retryAfterSeconds: number | null;
     };
 
@@ -36,6 +39,8 @@ const MAX_PASSWORD = 4096;
 export class CredentialsService {
   /** A hash to check against when the account does not exist, so timing does not tell. */
   private readonly decoy = hashSecret('decoy password that matches nothing');
+  /** The same for robots, whose secrets are hashed the fast way. */
+  private readonly robotDecoy = hashGeneratedSecret('decoy secret that matches nothing');
 
   constructor(
     private readonly accounts: AccountRepository,
@@ -43,21 +48,69 @@ export class CredentialsService {
     private readonly limiter: LoginRateLimiter,
     private readonly auditor: Auditor,
     private readonly directory: PasswordDirectory | null,
+    private readonly trust: WorkloadTrust | null = null,
   ) {}
 
+  /**
+   * Trades a CI job's OIDC ID token for a workload identity under the trust rules (the token
+   * exchange grant of `/token`, or an ID token given as the password). Refusals are rate limited
+   * per source address and audited with their reason; so is every success, with the token's
+   * issuer and subject, so that the audit log names the job behind each workload token.
+   */
+  async exchangeIdToken(idToken: string, context: RequestContext, username = ''): Promise<Authentication> {
+    const decision = this.limiter.check(username.slice(0, MAX_USERNAME), context.sourceAddress);
+    if (decision.limited) {
+      await this.audit(username || 'oidc', context, 'denied', 'rate_limited');
+      return { ok: false, reason: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
+    }
+    const result =
+      this.trust && idToken.length <= MAX_PASSWORD
+        ? await this.trust.exchange(idToken)
+        : ({ ok: false, reason: 'untrusted_issuer', detail: 'no trust rule is configured' } as const);
+    if (!result.ok) {
+      this.limiter.fail(username.slice(0, MAX_USERNAME), context.sourceAddress);
+      await this.audit(username || 'oidc', context, 'failure', result.reason, result.detail);
+      return { ok: false, reason: 'invalid', retryAfterSeconds: null };
+    }
+    await this.auditor.record({
+      actor: subjectOf(result.identity),
+      sourceAddress: context.sourceAddress,
+      action: 'login',
+      outcome: 'success',
+      detail: {
+        method: 'oidc-id-token',
+        issuer: result.claims.iss,
+        sub: result.claims.sub,
+        requestId: context.requestId,
+      },
+    });
+    return { ok: true, identity: result.identity };
+  }
+
   async authenticate(username: string, password: string, context: RequestContext): Promise<Authentication> {
+    // A CI job may log in with its platform's ID token as the password (any username).
+    if (this.trust?.enabled && looksLikeJwt(password) && this.trust.trusts(password))
+      return this.exchangeIdToken(password, context, username);
     const decision = this.limiter.check(username.slice(0, MAX_USERNAME), context.sourceAddress);
     if (decision.limited) {
       await this.audit(username, context, 'denied', 'rate_limited');
       return { ok: false, reason: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
     }
-    const identity =
-      username.length === 0 ||
-      username.length > MAX_USERNAME ||
-      password.length === 0 ||
-      password.length > MAX_PASSWORD
-        ? null
-        : await this.check(username, password);
+    let identity: Identity | null;
+    try {
+      identity =
+        username.length === 0 ||
+        username.length > MAX_USERNAME ||
+        password.length === 0 ||
+        password.length > MAX_PASSWORD
+          ? null
+          : await this.check(username, password);
+    } catch (error) {
+      if (!(error instanceof LdapUnavailableError)) throw error;
+      // Not the user's fault, so it does not count towards their rate limit.
+      await this.audit(username, context, 'failure', 'directory_unavailable', error.message);
+      return { ok: false, reason: 'unavailable', retryAfterSeconds: null };
+    }
     if (!identity) {
       this.limiter.fail(username.slice(0, MAX_USERNAME), context.sourceAddress);
       await this.audit(username, context, 'failure', 'invalid_credentials');
@@ -70,7 +123,7 @@ export class CredentialsService {
   private async check(username: string, password: string): Promise<Identity | null> {
     if (username.startsWith(ROBOT_PREFIX)) {
       const robot = await this.robots.find(username.slice(ROBOT_PREFIX.length));
-      const valid = await verifySecret(password, robot?.secretHash ?? (await this.decoy));
+      const valid = await verifySecret(password, robot?.secretHash ?? this.robotDecoy);
       if (!robot || robot.secretHash === null || !valid) return null;
       if (robot.expiresAt !== null && robot.expiresAt <= new Date()) return null;
       return { kind: 'robot', name: robot.name, permissions: robot.permissions };
@@ -83,6 +136,9 @@ export class CredentialsService {
     if (this.directory && (account === null || account.source === 'ldap')) {
       const found = await this.directory.authenticate(username, password);
       if (!found) return null;
+      // The directory's spelling may name a local account the typed name did not: never touch it.
+      const existing = found.username === username ? account : await this.accounts.find(found.username);
+      if (existing !== null && existing.source !== 'ldap') return null;
       const user =
         (await this.accounts.update(found.username, { groups: found.groups, email: found.email })) ??
         (await this.accounts.create({
@@ -105,13 +161,14 @@ export class CredentialsService {
     context: RequestContext,
     outcome: 'failure' | 'denied',
     reason: string,
+    error?: string,
   ): Promise<void> {
     return this.auditor.record({
       actor: username,
       sourceAddress: context.sourceAddress,
       action: 'login',
       outcome,
-      detail: { reason, requestId: context.requestId },
+      detail: { reason, requestId: context.requestId, ...(error !== undefined && { error }) },
     });
   }
 }

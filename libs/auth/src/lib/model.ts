@@ -49,8 +49,15 @@ export interface Robot {
 export const ROBOT_PREFIX = 'robot$';
 
 /**
+ * The prefix of the subject of a CI job that exchanged an OIDC ID token under a trust rule: the
+ * rule naming robot `deploy` gives tokens for `oidc$deploy`. Such an identity lives only as long
+ * as its registry tokens; nothing of it is stored.
+ */
+export const WORKLOAD_PREFIX = 'oidc$';
+
+/**
  * Who a request speaks for, once its credentials were checked: nobody, a user (with the groups
- * that may carry project roles) or a robot.
+ * that may carry project roles), a robot, or a CI workload that proved itself with an ID token.
  */
 export type Identity =
   | { readonly kind: 'anonymous' }
@@ -60,7 +67,13 @@ export type Identity =
       readonly admin: boolean;
       readonly groups: readonly string[];
     }
-  | { readonly kind: 'robot'; readonly name: string; readonly permissions: readonly RobotPermission[] };
+  | { readonly kind: 'robot'; readonly name: string; readonly permissions: readonly RobotPermission[] }
+  | {
+      readonly kind: 'workload';
+      /** The robot name of the trust rule that let it in. */
+      readonly name: string;
+      readonly permissions: readonly RobotPermission[];
+    };
 
 /** The token `sub` of an identity: empty for anonymous (as the token spec has it). */
 export function subjectOf(identity: Identity): string {
@@ -71,6 +84,8 @@ export function subjectOf(identity: Identity): string {
       return identity.username;
     case 'robot':
       return `${ROBOT_PREFIX}${identity.name}`;
+    case 'workload':
+      return `${WORKLOAD_PREFIX}${identity.name}`;
   }
 }
 

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig, redactConfig } from './berth.config';
 
 describe('loadConfig', () => {
@@ -47,5 +50,64 @@ describe('loadConfig', () => {
     expect(message).toContain('BERTH_BUS');
     expect(message).toContain('BERTH_HTTPPORT: unknown setting');
     expect(message).toContain('storage.s3.bucket');
+  });
+
+  it('reads LDAP settings with their defaults, and redacts the bind password', () => {
+    const sut = loadConfig({
+      BERTH_LDAP_URL: 'ldap://directory.example:389',
+      BERTH_LDAP_BIND_DN: 'cn=berth,dc=example',
+      BERTH_LDAP_BIND_PASSWORD: 'hunter2-bind',
+      BERTH_LDAP_USER_BASE: 'ou=people,dc=example',
+      BERTH_LDAP_GROUP_BASE: 'ou=groups,dc=example',
+      BERTH_LDAP_START_TLS: 'true',
+    });
+    expect(sut.auth.ldap).toMatchObject({
+      userFilter: '(uid={username})',
+      groupFilter: '(member={dn})',
+      startTls: true,
+      timeoutMs: 5000,
+    });
+    expect(JSON.stringify(redactConfig(sut))).not.toContain('hunter2-bind');
+  });
+
+  it('names the LDAP settings that are missing, and a user filter without {username}', () => {
+    expect(() =>
+      loadConfig({ BERTH_LDAP_URL: 'ldap://directory.example', BERTH_LDAP_USER_FILTER: '(uid=alice)' }),
+    ).toThrow(/auth\.ldap\.bindDn[\s\S]*auth\.ldap\.userFilter \(BERTH_LDAP_USER_FILTER\)/);
+    expect(() => loadConfig({ BERTH_LDAP_URL: 'http://directory.example' })).toThrow(/auth\.ldap\.url/);
+  });
+
+  it('reads OIDC trust rules from the file and refuses a rule without permissions', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-config-'));
+    const file = join(dir, 'berth.yaml');
+    writeFileSync(
+      file,
+      [
+        'auth:',
+        '  oidcTrust:',
+        '    - issuer: https://token.actions.githubusercontent.com',
+        '      audience: berth',
+        '      claims: { repository: acme/app, ref: "refs/heads/*" }',
+        '      robot: acme-app',
+        '      permissions: [{ project: ci, actions: [pull, push] }]',
+      ].join('\n'),
+    );
+    expect(loadConfig({ BERTH_CONFIG: file }).auth.oidcTrust).toEqual([
+      {
+        issuer: 'https://token.actions.githubusercontent.com',
+        audience: 'berth',
+        claims: { repository: 'acme/app', ref: 'refs/heads/*' },
+        robot: 'acme-app',
+        permissions: [{ project: 'ci', actions: ['pull', 'push'] }],
+      },
+    ]);
+    writeFileSync(
+      file,
+      'auth:\n  oidcTrust:\n    - { issuer: https://ci.example, audience: berth, robot: x, permissions: [] }\n',
+    );
+    expect(() => loadConfig({ BERTH_CONFIG: file })).toThrow(
+      /auth\.oidcTrust\.0\.claims[\s\S]*auth\.oidcTrust\.0\.permissions/,
+    );
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -10,6 +10,66 @@ const bool = z.union([
   z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
 ]);
 
+const ldap = z.object({
+  url: z.url({ protocol: /^ldaps?$/ }),
+  bindDn: z.string().min(1),
+  bindPassword: z.string().min(1),
+  userBase: z.string().min(1),
+  userFilter: z.string().includes('{username}').default('(uid={username})'),
+  groupBase: z.string().min(1),
+  groupFilter: z
+    .string()
+    .refine((f) => f.includes('{dn}') || f.includes('{username}'), 'must contain {dn} or {username}')
+    .default('(member={dn})'),
+  groupNameAttribute: z.string().min(1).default('cn'),
+  emailAttribute: z.string().min(1).default('mail'),
+  timeoutMs: z.coerce.number().int().positive().default(5000),
+  startTls: bool.default(false),
+});
+
+const action = z.enum(['pull', 'push', 'delete']);
+
+/**
+ * A rule that lets a CI job trade an OIDC ID token from its platform for a registry token, with
+ * no stored secret: tokens from `issuer` for `audience` whose claims match every pattern in
+ * `claims` (globs: `*` within a `/` segment, `**` across) get `permissions`, in the name of
+ * `oidc$<robot>`.
+ */
+const oidcTrust = z.object({
+  issuer: z.url(),
+  audience: z.string().min(1),
+  /**
+   * Required and never empty: a CI platform's issuer signs tokens for every job on it, so a rule
+   * without claims (e.g. `repository`) would let anyone's job in.
+   */
+  claims: z
+    .record(z.string(), z.string().min(1))
+    .refine((claims) => Object.keys(claims).length > 0, 'must name at least one claim to match'),
+  robot: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/),
+  permissions: z
+    .array(
+      z.object({
+        project: z.string().min(1),
+        repositories: z.array(z.string().min(1)).optional(),
+        actions: z.array(action).min(1),
+      }),
+    )
+    .min(1),
+});
+
+const oidcLogin = z.object({
+  issuer: z.url(),
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1).optional(),
+  /** Where the provider sends users back: `<public URL>/api/v1/auth/oidc/callback`. */
+  redirectUri: z.url(),
+  scope: z.string().default('openid profile email'),
+  usernameClaim: z.string().min(1).default('preferred_username'),
+  groupsClaim: z.string().min(1).default('groups'),
+  /** Whether a first login creates the user (otherwise an admin must create it first). */
+  autoCreate: bool.default(true),
+});
+
 const schema = z.object({
   dataDir: z.string().min(1).default('./data'),
   http: z
@@ -93,6 +153,9 @@ const schema = z.object({
           failuresPerAddress: seconds.default(30),
         })
         .prefault({}),
+      ldap: ldap.optional(),
+      oidc: oidcLogin.optional(),
+      oidcTrust: z.array(oidcTrust).default([]),
     })
     .prefault({}),
   cache: z
@@ -136,6 +199,12 @@ export interface BerthConfig {
 
 /** The token service's and the gateway's authentication settings. */
 export type AuthConfig = Parsed['auth'];
+/** LDAP login settings. */
+export type LdapConfig = z.infer<typeof ldap>;
+/** OIDC login settings (authorization-code flow for people). */
+export type OidcLoginConfig = z.infer<typeof oidcLogin>;
+/** One OIDC ID-token exchange rule (for CI jobs). */
+export type OidcTrustRule = z.infer<typeof oidcTrust>;
 
 /**
  * Each environment variable and the configuration key it sets. Environment wins over the YAML
@@ -175,6 +244,25 @@ export const ENVIRONMENT_KEYS: Readonly<Record<string, readonly string[]>> = {
   BERTH_AUTH_RATE_LIMIT_WINDOW_SECONDS: ['auth', 'rateLimit', 'windowSeconds'],
   BERTH_AUTH_RATE_LIMIT_FAILURES_PER_ACCOUNT: ['auth', 'rateLimit', 'failuresPerAccount'],
   BERTH_AUTH_RATE_LIMIT_FAILURES_PER_ADDRESS: ['auth', 'rateLimit', 'failuresPerAddress'],
+  BERTH_LDAP_URL: ['auth', 'ldap', 'url'],
+  BERTH_LDAP_BIND_DN: ['auth', 'ldap', 'bindDn'],
+  BERTH_LDAP_BIND_PASSWORD: ['auth', 'ldap', 'bindPassword'],
+  BERTH_LDAP_USER_BASE: ['auth', 'ldap', 'userBase'],
+  BERTH_LDAP_USER_FILTER: ['auth', 'ldap', 'userFilter'],
+  BERTH_LDAP_GROUP_BASE: ['auth', 'ldap', 'groupBase'],
+  BERTH_LDAP_GROUP_FILTER: ['auth', 'ldap', 'groupFilter'],
+  BERTH_LDAP_GROUP_NAME_ATTRIBUTE: ['auth', 'ldap', 'groupNameAttribute'],
+  BERTH_LDAP_EMAIL_ATTRIBUTE: ['auth', 'ldap', 'emailAttribute'],
+  BERTH_LDAP_START_TLS: ['auth', 'ldap', 'startTls'],
+  BERTH_LDAP_TIMEOUT_MS: ['auth', 'ldap', 'timeoutMs'],
+  BERTH_OIDC_ISSUER: ['auth', 'oidc', 'issuer'],
+  BERTH_OIDC_CLIENT_ID: ['auth', 'oidc', 'clientId'],
+  BERTH_OIDC_CLIENT_SECRET: ['auth', 'oidc', 'clientSecret'],
+  BERTH_OIDC_REDIRECT_URI: ['auth', 'oidc', 'redirectUri'],
+  BERTH_OIDC_SCOPE: ['auth', 'oidc', 'scope'],
+  BERTH_OIDC_USERNAME_CLAIM: ['auth', 'oidc', 'usernameClaim'],
+  BERTH_OIDC_GROUPS_CLAIM: ['auth', 'oidc', 'groupsClaim'],
+  BERTH_OIDC_AUTO_CREATE: ['auth', 'oidc', 'autoCreate'],
 };
 
 const SECRET_KEYS = new Set([

@@ -19,7 +19,7 @@ export const GetSigningKeys = rpc('berth.rpc.auth.keys.v1', z.object({}), z.obje
 /**
  * Checks Basic credentials sent straight to `/v2/` (clients that skip the token dance) and says
  * what they grant for the requested scopes. A refusal is an answer, not an error; `rate_limited`
- * comes with the seconds to wait.
+ * comes with the seconds to wait, and `unavailable` means a directory (LDAP) could not answer.
  */
 export const AuthorizeBasic = rpc(
   'berth.rpc.auth.basic.v1',
@@ -35,7 +35,7 @@ export const AuthorizeBasic = rpc(
     z.object({ ok: z.literal(true), subject: z.string(), access: z.array(resourceScope) }),
     z.object({
       ok: z.literal(false),
-      reason: z.enum(['invalid', 'rate_limited']),
+      reason: z.enum(['invalid', 'rate_limited', 'unavailable']),
       retryAfterSeconds: z.number().int().nonnegative().nullable(),
     }),
   ]),

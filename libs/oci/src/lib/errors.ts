@@ -23,6 +23,7 @@ export const OCI_ERROR_STATUS = {
   RANGE_INVALID: 416,
   MANIFEST_TOO_LARGE: 413,
   PAGINATION_NUMBER_INVALID: 400,
+  UNAVAILABLE: 503,
   UNKNOWN: 500,
 } as const;
 
@@ -48,6 +49,7 @@ const DEFAULT_MESSAGES: Record<OciErrorCode, string> = {
   RANGE_INVALID: 'invalid content range',
   MANIFEST_TOO_LARGE: 'manifest too large',
   PAGINATION_NUMBER_INVALID: 'invalid number of results requested',
+  UNAVAILABLE: 'service unavailable',
   UNKNOWN: 'unknown error',
 };
 

@@ -1,20 +1,15 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnOwned } from './owned-child';
 
 /** The executable Debian's `docker-registry` package installs (CNCF Distribution 2.8). */
 const DISTRIBUTION_BINARY = 'docker-registry';
 
 /** How long a freshly spawned registry may take to answer `GET /v2/`. */
 const READY_TIMEOUT_MS = 15_000;
-
-/** How long `stop()` waits after SIGTERM before it sends SIGKILL. */
-const STOP_GRACE_MS = 5_000;
-
-/** The output kept from the child, enough to explain a failed start. */
-const OUTPUT_TAIL_CHARS = 4_000;
 
 /** A running CNCF Distribution registry that the caller owns. */
 export interface DistributionHandle {
@@ -81,34 +76,13 @@ export async function startDistribution(): Promise<DistributionHandle | null> {
   const configPath = join(dir, 'config.yml');
   await writeFile(configPath, JSON.stringify(config, null, 2));
 
-  const child = spawn(DISTRIBUTION_BINARY, ['serve', configPath], {
+  const { child, output, stop } = spawnOwned(DISTRIBUTION_BINARY, ['serve', configPath], {
     cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    removeOnStop: dir,
   });
-  let output = '';
-  const keepTail = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
-  };
-  child.stdout.on('data', keepTail);
-  child.stderr.on('data', keepTail);
-  // A registry must not outlive the process that started it, even when that process crashes.
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      process.removeListener('exit', killOnExit);
-      await killChild(child);
-      await rm(dir, { recursive: true, force: true });
-    })();
-    return stopped;
-  };
 
   try {
-    await waitUntilReady(url, child, () => output);
+    await waitUntilReady(url, child, output);
   } catch (error) {
     await stop();
     throw error;
@@ -146,17 +120,4 @@ async function waitUntilReady(url: string, child: ChildProcess, output: () => st
   throw new Error(
     `docker-registry did not become ready within ${READY_TIMEOUT_MS} ms (${lastError}):\n${output()}`,
   );
-}
-
-/** Sends SIGTERM, then SIGKILL after a grace period; resolves once the child has exited. */
-async function killChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise<void>((done) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
 }

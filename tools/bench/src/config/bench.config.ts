@@ -3,6 +3,7 @@ import { z } from 'zod';
 const MIB = 1024 * 1024;
 
 const positiveInt = z.coerce.number().int().positive();
+const flag = z.enum(['0', '1', 'true', 'false']).default('0');
 const optionalUrl = z
   .url({ protocol: /^https?$/ })
   .transform((url) => url.replace(/\/+$/, ''))
@@ -14,7 +15,22 @@ const schema = z.object({
   BENCH_BERTH_PID: positiveInt.optional(),
   BENCH_DISTRIBUTION_URL: optionalUrl,
   BENCH_DISTRIBUTION_PID: positiveInt.optional(),
-  BENCH_SKIP_DISTRIBUTION: z.enum(['0', '1', 'true', 'false']).default('0'),
+  BENCH_SKIP_DISTRIBUTION: flag,
+  /** `1` skips the Berth with token auth on (issue 3's auth-on versus auth-off comparison). */
+  BENCH_SKIP_AUTH: flag,
+  /**
+   * An already running Berth with token auth on, instead of spawning one. The bench creates a
+   * project and a robot on it through the management API at `BENCH_BERTH_AUTH_API_URL` (default:
+   * the same URL, as the all-in-one serves it) as the admin `BENCH_BERTH_AUTH_ADMIN`
+   * (`username:password`), and benches with the robot's tokens.
+   */
+  BENCH_BERTH_AUTH_URL: optionalUrl,
+  BENCH_BERTH_AUTH_PID: positiveInt.optional(),
+  BENCH_BERTH_AUTH_API_URL: optionalUrl,
+  BENCH_BERTH_AUTH_ADMIN: z
+    .string()
+    .regex(/^[^:]+:.+$/, 'expected username:password')
+    .optional(),
   BENCH_REQUEST_IDLE_TIMEOUT_S: positiveInt.default(60),
   BENCH_CONCURRENCY: positiveInt.default(32),
   BENCH_MONOLITHIC_MIB: positiveInt.default(64),
@@ -37,9 +53,32 @@ export type TargetSource =
   | { readonly kind: 'external'; readonly url: string; readonly pid: number | null }
   | { readonly kind: 'skip' };
 
+/** Username and password, as HTTP Basic sends them. */
+export interface BasicCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * Where the bench finds the Berth with token auth on: spawned, already running (with an admin who
+ * may create a project and a robot through the management API at `apiUrl`), or not at all, for
+ * the reason given.
+ */
+export type AuthTargetSource =
+  | { readonly kind: 'spawn' }
+  | {
+      readonly kind: 'external';
+      readonly url: string;
+      readonly pid: number | null;
+      readonly apiUrl: string;
+      readonly admin: BasicCredentials;
+    }
+  | { readonly kind: 'skip'; readonly reason: string };
+
 /** The bench's whole configuration, validated once at start. */
 export interface BenchConfig {
   readonly berth: Exclude<TargetSource, { kind: 'skip' }>;
+  readonly berthAuth: AuthTargetSource;
   readonly distribution: TargetSource;
   /** A request whose connection is silent this long fails (the registry hung). */
   readonly requestIdleTimeoutMs: number;
@@ -70,10 +109,16 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
   const problems: string[] = [];
   // Checked on the raw environment so they are reported together with any type errors.
   const present = (name: string): boolean => env[name] !== undefined && env[name] !== '';
-  for (const slot of ['BERTH', 'DISTRIBUTION']) {
+  for (const slot of ['BERTH', 'DISTRIBUTION', 'BERTH_AUTH']) {
     if (present(`BENCH_${slot}_PID`) && !present(`BENCH_${slot}_URL`)) {
       problems.push(`BENCH_${slot}_PID: only meaningful with BENCH_${slot}_URL`);
     }
+  }
+  if (present('BENCH_BERTH_AUTH_API_URL') && !present('BENCH_BERTH_AUTH_URL')) {
+    problems.push('BENCH_BERTH_AUTH_API_URL: only meaningful with BENCH_BERTH_AUTH_URL');
+  }
+  if (present('BENCH_BERTH_AUTH_URL') !== present('BENCH_BERTH_AUTH_ADMIN')) {
+    problems.push('BENCH_BERTH_AUTH_ADMIN: required with BENCH_BERTH_AUTH_URL, and only meaningful with it');
   }
   const result = schema.safeParse(env);
   if (!result.success) {
@@ -92,6 +137,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
       e.BENCH_BERTH_URL === undefined
         ? { kind: 'spawn' }
         : { kind: 'external', url: e.BENCH_BERTH_URL, pid: e.BENCH_BERTH_PID ?? null },
+    berthAuth: authTargetSource(e),
     distribution: skipDistribution
       ? { kind: 'skip' }
       : e.BENCH_DISTRIBUTION_URL === undefined
@@ -110,6 +156,34 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     tags: { count: e.BENCH_TAGS, pageSize: e.BENCH_TAGS_PAGE_SIZE, listings: e.BENCH_TAGS_LISTINGS },
     warmupRequests: e.BENCH_WARMUP_REQUESTS,
   };
+}
+
+/**
+ * The auth-on Berth mirrors the auth-off one: spawned beside a spawned Berth, external only when
+ * given its own URL. An external auth-off Berth is not compared with a spawned auth-on one, whose
+ * build, host and settings may differ.
+ */
+function authTargetSource(e: z.infer<typeof schema>): AuthTargetSource {
+  if (e.BENCH_SKIP_AUTH === '1' || e.BENCH_SKIP_AUTH === 'true') {
+    return { kind: 'skip', reason: 'BENCH_SKIP_AUTH' };
+  }
+  if (e.BENCH_BERTH_AUTH_URL !== undefined && e.BENCH_BERTH_AUTH_ADMIN !== undefined) {
+    const colon = e.BENCH_BERTH_AUTH_ADMIN.indexOf(':');
+    return {
+      kind: 'external',
+      url: e.BENCH_BERTH_AUTH_URL,
+      pid: e.BENCH_BERTH_AUTH_PID ?? null,
+      apiUrl: e.BENCH_BERTH_AUTH_API_URL ?? e.BENCH_BERTH_AUTH_URL,
+      admin: {
+        username: e.BENCH_BERTH_AUTH_ADMIN.slice(0, colon),
+        password: e.BENCH_BERTH_AUTH_ADMIN.slice(colon + 1),
+      },
+    };
+  }
+  if (e.BENCH_BERTH_URL !== undefined) {
+    return { kind: 'skip', reason: 'BENCH_BERTH_URL is set but BENCH_BERTH_AUTH_URL is not' };
+  }
+  return { kind: 'spawn' };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { BenchFailure } from './bench-failure.error';
 import type { HttpClient, HttpRequest, HttpResponse } from './http-client';
+import { repositoryScope, type TokenSource } from './token-source';
 
 /** The Accept header a container runtime sends when it resolves a tag. */
 export const MANIFEST_ACCEPT = [
@@ -27,24 +28,39 @@ const MAX_REDIRECTS = 3;
 
 /**
  * The OCI Distribution API v1.1 calls the bench makes, each checking the status and headers the
- * spec requires and throwing {@link BenchFailure} otherwise. No authentication.
+ * spec requires and throwing {@link BenchFailure} otherwise. With a {@link TokenSource}, every
+ * request to the registry carries a Bearer token for its repository (pull and push); redirects to
+ * another origin (a storage backend) carry none. Without one, no authentication.
  */
 export class RegistryClient {
+  private readonly origin: string;
+
   constructor(
     /** Base URL without a trailing slash. */
     readonly baseUrl: string,
     private readonly http: HttpClient,
-  ) {}
+    private readonly tokens: TokenSource | null = null,
+  ) {
+    this.origin = new URL(baseUrl).origin;
+  }
+
+  /**
+   * Fetches the token for `repo` now unless a fresh one is cached, so that a timed run that
+   * follows does not pay for it. A no-op without a token source.
+   */
+  async authorize(repo: string): Promise<void> {
+    await this.tokens?.authorization(repositoryScope(repo));
+  }
 
   /** `GET /v2/` must answer 200. */
   async ping(): Promise<void> {
-    await this.expect({ method: 'GET', url: this.url('/v2/') }, [200]);
+    await this.expect({ method: 'GET', url: this.url('/v2/') }, [200], '');
   }
 
   /** `POST /v2/<name>/blobs/uploads/` and returns the session's absolute Location. */
   async startUpload(repo: string): Promise<URL> {
     const url = this.url(`/v2/${repo}/blobs/uploads/`);
-    const res = await this.expect({ method: 'POST', url }, [202]);
+    const res = await this.expect({ method: 'POST', url }, [202], repositoryScope(repo));
     return this.location(res, url);
   }
 
@@ -60,6 +76,7 @@ export class RegistryClient {
         body,
       },
       [201],
+      repositoryScope(repo),
     );
     this.checkDigestHeader(res, blob.digest, `PUT ${url.pathname}`);
   }
@@ -90,6 +107,7 @@ export class RegistryClient {
           body: chunk(start, end),
         },
         [202],
+        repositoryScope(repo),
       );
       const what = `PATCH ${location.pathname}`;
       location = this.location(res, location);
@@ -99,7 +117,7 @@ export class RegistryClient {
       }
     }
     const url = withDigest(location, blob.digest);
-    const res = await this.expect({ method: 'PUT', url }, [201]);
+    const res = await this.expect({ method: 'PUT', url }, [201], repositoryScope(repo));
     this.checkDigestHeader(res, blob.digest, `PUT ${url.pathname}`);
   }
 
@@ -110,7 +128,11 @@ export class RegistryClient {
   async pullBlob(repo: string, blob: BlobRef): Promise<void> {
     let url = this.url(`/v2/${repo}/blobs/${blob.digest}`);
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const res = await this.expect({ method: 'GET', url, read: 'sha256' }, [200, 302, 303, 307]);
+      const res = await this.expect(
+        { method: 'GET', url, read: 'sha256' },
+        [200, 302, 303, 307],
+        repositoryScope(repo),
+      );
       if (res.status !== 200) {
         url = this.location(res, url);
         continue;
@@ -132,6 +154,7 @@ export class RegistryClient {
     const res = await this.expect(
       { method: 'HEAD', url: this.url(`/v2/${repo}/blobs/${blob.digest}`) },
       [200],
+      repositoryScope(repo),
     );
     if (res.headers['content-length'] !== String(blob.size)) {
       throw new BenchFailure(
@@ -154,6 +177,7 @@ export class RegistryClient {
     const res = await this.expect(
       { method: 'PUT', url, headers: { 'content-type': mediaType }, body: manifest },
       [201],
+      repositoryScope(repo),
     );
     this.checkDigestHeader(res, digest, `PUT ${url.pathname}`);
   }
@@ -164,6 +188,7 @@ export class RegistryClient {
     const res = await this.expect(
       { method: 'GET', url, headers: { accept: MANIFEST_ACCEPT }, read: 'sha256' },
       [200],
+      repositoryScope(repo),
     );
     if (res.digest !== digest) {
       throw new BenchFailure(`GET ${url.pathname}`, `body is ${res.digest ?? '?'}, expected ${digest}`);
@@ -174,7 +199,11 @@ export class RegistryClient {
   /** `HEAD /v2/<name>/manifests/<reference>` must answer 200 with Docker-Content-Digest `digest`. */
   async headManifest(repo: string, reference: string, digest: string): Promise<void> {
     const url = this.url(`/v2/${repo}/manifests/${reference}`);
-    const res = await this.expect({ method: 'HEAD', url, headers: { accept: MANIFEST_ACCEPT } }, [200]);
+    const res = await this.expect(
+      { method: 'HEAD', url, headers: { accept: MANIFEST_ACCEPT } },
+      [200],
+      repositoryScope(repo),
+    );
     const what = `HEAD ${url.pathname}`;
     if (res.headers['docker-content-digest'] === undefined) {
       throw new BenchFailure(what, 'Docker-Content-Digest is missing');
@@ -186,13 +215,13 @@ export class RegistryClient {
   async listTags(repo: string, pageSize?: number): Promise<TagsPage> {
     const url = this.url(`/v2/${repo}/tags/list`);
     if (pageSize !== undefined) url.searchParams.set('n', String(pageSize));
-    return this.tagsPage(url);
+    return this.tagsPage(repo, url);
   }
 
-  /** A page of `GET /v2/<name>/tags/list` at an absolute URL taken from a `Link` header. */
-  async tagsPage(url: URL): Promise<TagsPage> {
+  /** A page of `GET /v2/<name>/tags/list` of `repo` at an absolute URL taken from a `Link` header. */
+  async tagsPage(repo: string, url: URL): Promise<TagsPage> {
     const what = `GET ${url.pathname}${url.search}`;
-    const res = await this.expect({ method: 'GET', url, read: 'buffer' }, [200]);
+    const res = await this.expect({ method: 'GET', url, read: 'buffer' }, [200], repositoryScope(repo));
     let parsed: unknown;
     try {
       parsed = JSON.parse(res.body.toString('utf8'));
@@ -211,12 +240,22 @@ export class RegistryClient {
     return new URL(path, this.baseUrl);
   }
 
-  /** Sends a request and fails unless the status is one of `statuses`. */
-  private async expect(req: HttpRequest, statuses: readonly number[]): Promise<HttpResponse> {
+  /**
+   * Sends a request, with a token for `scope` when it goes to this registry and there is a token
+   * source, and fails unless the status is one of `statuses`.
+   */
+  private async expect(req: HttpRequest, statuses: readonly number[], scope: string): Promise<HttpResponse> {
     let res: HttpResponse;
     try {
-      res = await this.http.send(req);
+      const authorization =
+        this.tokens === null || req.url.origin !== this.origin
+          ? null
+          : await this.tokens.authorization(scope);
+      res = await this.http.send(
+        authorization === null ? req : { ...req, headers: { ...req.headers, authorization } },
+      );
     } catch (error) {
+      if (error instanceof BenchFailure) throw error;
       // A refused or broken connection means the registry failed (or died) under the bench.
       const reason = error instanceof Error ? error.message : String(error);
       throw new BenchFailure(`${req.method} ${req.url.pathname}`, `no response: ${reason}`);

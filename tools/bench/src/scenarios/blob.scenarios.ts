@@ -1,7 +1,14 @@
 import { readBlob, type BlobFile } from '../blob-fixtures';
 import type { BenchConfig } from '../config/bench.config';
 import { runConcurrent } from '../stats';
-import { once, throughputMetrics, type BenchFixtures, type Scenario, type TargetContext } from './scenario';
+import {
+  AUTH_ON_TARGET_RATIO,
+  once,
+  throughputMetrics,
+  type BenchFixtures,
+  type Scenario,
+  type TargetContext,
+} from './scenario';
 
 /*
  * Blob transfers run one at a time: they measure what a single client stream gets, which is what
@@ -38,6 +45,7 @@ export function monolithicPush(config: BenchConfig, fixtures: BenchFixtures): Sc
     async run(ctx) {
       await warmUpBlobs(ctx, fixtures, config);
       const repo = blobRepo(ctx);
+      await ctx.registry.authorize(repo);
       const run = await runConcurrent(blobs.length, 1, async (i) => {
         const blob = at(blobs, i);
         await ctx.registry.pushMonolithic(repo, blob, readBlob(blob));
@@ -56,6 +64,7 @@ export function chunkedPush(config: BenchConfig, fixtures: BenchFixtures): Scena
     async run(ctx) {
       await warmUpBlobs(ctx, fixtures, config);
       const repo = `${ctx.repoPrefix}/chunked`;
+      await ctx.registry.authorize(repo);
       const run = await runConcurrent(blobs.length, 1, async (i) => {
         const blob = at(blobs, i);
         await ctx.registry.pushChunked(repo, blob, chunkBytes, (start, end) => readBlob(blob, start, end));
@@ -76,10 +85,14 @@ export function blobPull(config: BenchConfig, fixtures: BenchFixtures): Scenario
     async run(ctx) {
       await warmUpBlobs(ctx, fixtures, config);
       const repo = blobRepo(ctx);
+      await ctx.registry.authorize(repo);
       const run = await runConcurrent(blobs.length, 1, async (i) => {
         await ctx.registry.pullBlob(repo, at(blobs, i));
       });
-      return { metrics: throughputMetrics(totalBytes(blobs), run), notes: [] };
+      return {
+        metrics: throughputMetrics(totalBytes(blobs), run, { authOnVsOff: AUTH_ON_TARGET_RATIO }),
+        notes: [],
+      };
     },
   };
 }

@@ -2,7 +2,14 @@ import type { BenchConfig } from '../config/bench.config';
 import { runConcurrent } from '../stats';
 import { at } from './blob.scenarios';
 import { pushImage } from './fixtures';
-import { once, rateMetrics, type BenchFixtures, type Scenario, type TargetContext } from './scenario';
+import {
+  AUTH_ON_TARGET_RATIO,
+  once,
+  rateMetrics,
+  type BenchFixtures,
+  type Scenario,
+  type TargetContext,
+} from './scenario';
 
 /*
  * Request storms: a fixed number of small requests with `concurrency` in flight, after an untimed
@@ -24,13 +31,19 @@ function ensureImage(ctx: TargetContext, fixtures: BenchFixtures): Promise<void>
   return once(ctx, 'manifest image', () => pushImage(ctx, fixtures.image, manifestRepo(ctx), MANIFEST_TAG));
 }
 
-/** Runs `warmup` untimed requests, then times `total` of them. */
+/**
+ * Runs `warmup` untimed requests, then times `total` of them; with token auth, the token for
+ * `repo` is fetched (or refreshed) before timing starts.
+ */
 async function storm(
+  ctx: TargetContext,
   config: BenchConfig,
+  repo: string,
   total: number,
   request: (index: number) => Promise<void>,
 ): Promise<Awaited<ReturnType<typeof runConcurrent>>> {
   if (config.warmupRequests > 0) await runConcurrent(config.warmupRequests, config.concurrency, request);
+  await ctx.registry.authorize(repo);
   return runConcurrent(total, config.concurrency, request);
 }
 
@@ -42,10 +55,16 @@ export function manifestGet(config: BenchConfig, fixtures: BenchFixtures): Scena
     async run(ctx) {
       await ensureImage(ctx, fixtures);
       const repo = manifestRepo(ctx);
-      const run = await storm(config, config.manifestRequests, () =>
+      const run = await storm(ctx, config, repo, config.manifestRequests, () =>
         ctx.registry.getManifest(repo, MANIFEST_TAG, manifestDigest),
       );
-      return { metrics: rateMetrics('req/s', run, MANIFEST_GET_TARGET_RATIO), notes: [] };
+      return {
+        metrics: rateMetrics('req/s', run, {
+          vsDistribution: MANIFEST_GET_TARGET_RATIO,
+          authOnVsOff: AUTH_ON_TARGET_RATIO,
+        }),
+        notes: [],
+      };
     },
   };
 }
@@ -58,7 +77,7 @@ export function manifestHead(config: BenchConfig, fixtures: BenchFixtures): Scen
     async run(ctx) {
       await ensureImage(ctx, fixtures);
       const repo = manifestRepo(ctx);
-      const run = await storm(config, config.manifestRequests, () =>
+      const run = await storm(ctx, config, repo, config.manifestRequests, () =>
         ctx.registry.headManifest(repo, MANIFEST_TAG, manifestDigest),
       );
       return { metrics: rateMetrics('req/s', run), notes: [] };
@@ -80,7 +99,7 @@ export function blobHeadStorm(config: BenchConfig, fixtures: BenchFixtures): Sce
         const blob = at(blobs, i);
         await ctx.registry.pushMonolithic(repo, blob, blob.bytes);
       });
-      const run = await storm(config, config.blobHead.requests, (i) =>
+      const run = await storm(ctx, config, repo, config.blobHead.requests, (i) =>
         ctx.registry.headBlob(repo, at(blobs, i % blobs.length)),
       );
       return { metrics: rateMetrics('req/s', run), notes: [] };

@@ -77,7 +77,7 @@ async function listAll(
     if (pages >= MAX_PAGES_PER_LISTING) {
       throw new BenchFailure(`GET /v2/${repo}/tags/list`, `more than ${MAX_PAGES_PER_LISTING} pages`);
     }
-    page = await ctx.registry.tagsPage(page.next);
+    page = await ctx.registry.tagsPage(repo, page.next);
   }
   if (seen.size !== expected.size) {
     throw new BenchFailure(
@@ -100,6 +100,7 @@ function tagsList(config: BenchConfig, fixtures: BenchFixtures, pageSize: number
     title: `tags/list of ${tags.length} tags, ${shapeOf(pageSize)} (${config.tags.listings} listings, c=${config.concurrency})`,
     async run(ctx) {
       await ensureTags(ctx, config, fixtures, tags);
+      await ctx.registry.authorize(tagsRepo(ctx));
       const listings: Listing[] = [];
       const list = async (): Promise<void> => {
         listings.push(await listAll(ctx, expected, pageSize));

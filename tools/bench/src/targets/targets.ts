@@ -2,50 +2,108 @@ import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { startBerth, startDistribution, type RunningBerth } from '@berth/testing';
 import { berthPassthroughEnv, type BenchConfig } from '../config/bench.config';
+import { RegistryStartError } from './registry-start.error';
+import { provisionRobot } from './robot-account';
 import type { RunningTarget } from './target';
 
 /** The repository root. */
 const REPO_ROOT = resolve(__dirname, '../../../..');
 
-/** A registry did not come up; the message says why and carries the tail of its output. */
-export class RegistryStartError extends Error {
-  override readonly name = 'RegistryStartError';
-}
-
 /**
- * Builds and starts all-in-one Berth exactly as `npm start` runs it (through the test harness's
- * `startBerth`), or wraps the registry at `BENCH_BERTH_URL`.
+ * Builds and starts all-in-one Berth with auth off exactly as `npm start` runs it (through the
+ * test harness's `startBerth`), or wraps the registry at `BENCH_BERTH_URL`.
  */
 export async function startBerthTarget(config: BenchConfig): Promise<RunningTarget> {
   const source = config.berth;
   if (source.kind === 'external') {
-    return external('Berth', source.url, source.pid);
+    return external('Berth', 'berth', source.url, source.pid, 200);
   }
-  execFileSync(process.execPath, [join(REPO_ROOT, 'tools/scripts/build.cjs')], {
-    cwd: REPO_ROOT,
-    stdio: 'ignore',
-  });
+  const berth = await spawnBerth({ BERTH_AUTH_MODE: 'none', ...berthPassthroughEnv() });
+  return {
+    name: 'Berth',
+    slug: 'berth',
+    url: berth.url,
+    pid: berthPid(berth),
+    description: 'all-in-one, compiled, as npm start runs it, auth off',
+    credentials: null,
+    stop: () => berth.stop(),
+  };
+}
+
+/**
+ * Starts a second all-in-one Berth with token auth on (Berth's default), or wraps the registry at
+ * `BENCH_BERTH_AUTH_URL`; creates the private project `project` there and a robot that may pull
+ * and push in it, whose tokens the bench uses. Resolves null when skipped by configuration.
+ */
+export async function startBerthAuthTarget(
+  config: BenchConfig,
+  project: string,
+): Promise<RunningTarget | null> {
+  const source = config.berthAuth;
+  const robotName = project;
+  switch (source.kind) {
+    case 'skip':
+      return null;
+    case 'external': {
+      const target = await external('Berth (auth on)', 'berth-auth', source.url, source.pid, 401);
+      const robot = await provisionRobot(source.apiUrl, source.admin, project, robotName);
+      return {
+        ...target,
+        description: `${target.description}, token auth on; Bearer tokens of ${robot.credentials.username}`,
+        credentials: robot.credentials,
+        stop: () => robot.revoke(),
+      };
+    }
+    case 'spawn': {
+      // Set after the passthrough so that a BERTH_AUTH_MODE in the bench's environment cannot turn
+      // this target's auth off; `token` is also Berth's default.
+      const berth = await spawnBerth({ ...berthPassthroughEnv(), BERTH_AUTH_MODE: 'token' });
+      try {
+        const robot = await provisionRobot(berth.authUrl, berth.admin, project, robotName);
+        return {
+          name: 'Berth (auth on)',
+          slug: 'berth-auth',
+          url: berth.url,
+          pid: berthPid(berth),
+          description: `all-in-one, compiled, token auth on; Bearer tokens of ${robot.credentials.username}`,
+          credentials: robot.credentials,
+          stop: () => berth.stop(),
+        };
+      } catch (error) {
+        await berth.stop();
+        throw error;
+      }
+    }
+  }
+}
+
+let built = false;
+
+/** Builds Berth (once per bench run) and starts it all-in-one with `env`. */
+async function spawnBerth(env: Record<string, string>): Promise<RunningBerth> {
+  if (!built) {
+    execFileSync(process.execPath, [join(REPO_ROOT, 'tools/scripts/build.cjs')], {
+      cwd: REPO_ROOT,
+      stdio: 'ignore',
+    });
+    built = true;
+  }
   let berth: RunningBerth;
   try {
-    berth = await startBerth({
-      shape: 'all-in-one',
-      env: { BERTH_AUTH_MODE: 'none', ...berthPassthroughEnv() },
-    });
+    berth = await startBerth({ shape: 'all-in-one', env });
   } catch (error) {
     throw new RegistryStartError(error instanceof Error ? error.message : String(error));
   }
-  const pid = berth.pids()[0];
-  if (pid === undefined) {
+  if (berth.pids()[0] === undefined) {
     await berth.stop();
     throw new RegistryStartError('Berth started without a process id');
   }
-  return {
-    name: 'Berth',
-    url: berth.url,
-    pid,
-    description: 'all-in-one, compiled, as npm start runs it',
-    stop: () => berth.stop(),
-  };
+  return berth;
+}
+
+/** The all-in-one's one process. */
+function berthPid(berth: RunningBerth): number | null {
+  return berth.pids()[0] ?? null;
 }
 
 /**
@@ -58,44 +116,56 @@ export async function startDistributionTarget(config: BenchConfig): Promise<Runn
     case 'skip':
       return null;
     case 'external':
-      return external('Distribution', source.url, source.pid);
+      return external('Distribution', 'distribution', source.url, source.pid, 200);
     case 'spawn': {
       const handle = await startDistribution();
       if (handle === null) return null;
       return {
         name: 'Distribution',
+        slug: 'distribution',
         url: handle.url,
         pid: handle.pid,
         description:
           'docker-registry (CNCF Distribution), filesystem storage, in-memory blob descriptor cache',
+        credentials: null,
         stop: () => handle.stop(),
       };
     }
   }
 }
 
+/**
+ * A registry the bench did not start, once `GET /v2/` without credentials answers `status` (200
+ * with auth off, 401 with auth on).
+ */
 async function external(
   name: RunningTarget['name'],
+  slug: string,
   url: string,
   pid: number | null,
+  status: 200 | 401,
 ): Promise<RunningTarget> {
-  await waitForRegistry(url, 5_000, () => undefined);
-  return { name, url, pid, description: `already running at ${url}`, stop: () => Promise.resolve() };
+  await waitForRegistry(url, status, 5_000);
+  return {
+    name,
+    slug,
+    url,
+    pid,
+    description: `already running at ${url}`,
+    credentials: null,
+    stop: () => Promise.resolve(),
+  };
 }
 
-/**
- * Polls `GET <url>/v2/` until it answers 200. `check` runs before every attempt and throws to give
- * up early (e.g. when the process has exited).
- */
-async function waitForRegistry(url: string, timeoutMs: number, check: () => void): Promise<void> {
+/** Polls `GET <url>/v2/` without credentials until it answers `status`. */
+async function waitForRegistry(url: string, status: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = 'no answer yet';
   while (Date.now() < deadline) {
-    check();
     try {
       const response = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
       await response.arrayBuffer();
-      if (response.status === 200) return;
+      if (response.status === status) return;
       lastError = `GET /v2/ answered ${response.status}`;
     } catch (error) {
       lastError = error instanceof Error ? error.message : String(error);
@@ -103,8 +173,6 @@ async function waitForRegistry(url: string, timeoutMs: number, check: () => void
     await new Promise((wake) => setTimeout(wake, 100));
   }
   throw new RegistryStartError(
-    `${url} did not answer GET /v2/ with 200 within ${timeoutMs} ms (${lastError})`,
+    `${url} did not answer GET /v2/ with ${status} within ${timeoutMs} ms (${lastError})`,
   );
 }
-
-/** SIGTERM, then SIGKILL after a grace period; resolves once the child has exited. */

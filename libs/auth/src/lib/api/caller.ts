@@ -95,6 +95,13 @@ export class CallerGuard implements CanActivate {
               'retry-after': String(result.retryAfterSeconds ?? 60),
             },
           );
+        if (result.reason === 'unavailable')
+          throw new Problem(
+            'service-unavailable',
+            'the user directory cannot be reached; try again later',
+            {},
+            { 'retry-after': '30' },
+          );
         throw unauthorized('invalid username or password');
       }
       case 'bearer': {

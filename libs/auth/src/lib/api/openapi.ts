@@ -68,8 +68,9 @@ export function openApiDocument(): Record<string, unknown> {
       title: 'Berth management API',
       version: 'v1',
       description:
-        'Users, projects, members, robot accounts and the audit log. Authenticate with HTTP Basic ' +
-        '(a user or `robot$<name>`) or a bearer token from `/token`. Errors are RFC 9457 problem details.',
+        'Users, projects, members, robot accounts, the audit log, and sign-in with an OpenID provider. ' +
+        'Authenticate with HTTP Basic (a user or `robot$<name>`) or a bearer token from `/token` or ' +
+        'the OpenID login. Errors are RFC 9457 problem details.',
     },
     servers: [{ url: '/' }],
     security: [{ basic: [] }, { bearer: [] }],
@@ -174,6 +175,35 @@ export function openApiDocument(): Record<string, unknown> {
           ok: ['200', json('AuditPage')],
         }),
       },
+      '/api/v1/auth/oidc/login': {
+        get: {
+          tags: ['login'],
+          summary:
+            'Start a sign-in with the OpenID provider (auth.oidc): redirects there, with a cookie that ' +
+            'binds the login to this browser',
+          security: [],
+          responses: {
+            '302': { description: 'To the provider' },
+            '404': problems['404'],
+            '503': { description: 'The provider cannot be reached' },
+          },
+        },
+      },
+      '/api/v1/auth/oidc/callback': {
+        get: {
+          tags: ['login'],
+          summary:
+            'Where the provider sends the browser back: finishes the login and answers with a Berth ' +
+            'token for the API and a refresh token for `/token`',
+          security: [],
+          parameters: ['code', 'state', 'error'].map((name) => ({
+            name,
+            in: 'query',
+            schema: { type: 'string' },
+          })),
+          responses: { '200': { description: 'Signed in', content: json('LoginTokens') }, ...problems },
+        },
+      },
     },
     components: {
       securitySchemes: {
@@ -216,6 +246,15 @@ export function openApiDocument(): Record<string, unknown> {
           username: 'string',
           secret: 'string',
           expiresAt: 'string',
+        }),
+        LoginTokens: object({
+          username: 'string',
+          token: 'string',
+          access_token: 'string',
+          token_type: 'string',
+          expires_in: 'integer',
+          issued_at: 'string',
+          refresh_token: 'string',
         }),
         AuditPage: object({ items: 'array', page: 'integer', pageSize: 'integer', hasMore: 'boolean' }),
         Problem: object({

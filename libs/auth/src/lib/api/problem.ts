@@ -14,6 +14,7 @@ const PROBLEMS = {
   'payload-too-large': [413, 'Payload too large'],
   'too-many-requests': [429, 'Too many requests'],
   internal: [500, 'Internal error'],
+  'service-unavailable': [503, 'Service unavailable'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 /** A kind of problem. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hashSecret, hasRight, type RobotPermission } from '@berth/auth-core';
+import { hashGeneratedSecret, hasRight, type RobotPermission } from '@berth/auth-core';
 import type { Bus } from '@berth/bus';
 import { SubjectRevoked } from '@berth/contracts';
 import type { z } from 'zod';
@@ -48,7 +48,7 @@ export class RobotsService {
     const robot = await this.robots.create({
       name: input.name,
       description: input.description ?? null,
-      secretHash: await hashSecret(secret),
+      secretHash: hashGeneratedSecret(secret),
       permissions: input.permissions,
       expiresAt,
       createdBy: caller.subject,
@@ -87,7 +87,7 @@ export class RobotsService {
   async rotate(caller: Caller, name: string): Promise<RobotView> {
     await this.manageable(caller, name);
     const secret = newSecret();
-    const robot = await this.robots.update(name, { secretHash: await hashSecret(secret) });
+    const robot = await this.robots.update(name, { secretHash: hashGeneratedSecret(secret) });
     if (!robot) throw notFound(name);
     await this.revoke(name);
     await this.auditor.change(caller, 'robot.rotate', name);

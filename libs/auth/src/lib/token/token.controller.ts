@@ -3,11 +3,17 @@ import { parseScopes, ScopeError, type ResourceScope } from '@berth/auth-core';
 import type { AuthConfig } from '@berth/config';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AUTH_CONFIG } from '../auth.tokens';
-import { CredentialsService } from '../credentials.service';
+import { CredentialsService, type Authentication } from '../credentials.service';
 import { contextOf, paramValue, paramValues, presentedCredentials } from '../http';
 import type { Identity } from '../model';
 import { KeyRing } from './key-ring';
 import { TokenService } from './token.service';
+
+/** RFC 8693's grant type and token types. */
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
+const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 /** A refusal of the token endpoint, rendered in the flavour of the request. */
 class TokenRefusal extends Error {
@@ -63,7 +69,10 @@ export class TokenController {
     }
   }
 
-  /** `POST /token` (form): `grant_type=password` or `refresh_token`, OAuth2 style. */
+  /**
+   * `POST /token` (form), OAuth2 style: `grant_type=password` or `refresh_token`, or the token
+   * exchange of RFC 8693 with a CI platform's OIDC ID token as `subject_token`.
+   */
   @Post('token')
   async post(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     try {
@@ -85,12 +94,14 @@ export class TokenController {
         if (!redeemed)
           throw new TokenRefusal(401, 'invalid_grant', 'UNAUTHORIZED', 'invalid or expired refresh token');
         identity = redeemed;
+      } else if (grantType === TOKEN_EXCHANGE) {
+        identity = await this.exchange(form, request);
       } else {
         throw new TokenRefusal(
           400,
           'unsupported_grant_type',
           'UNSUPPORTED',
-          'grant_type must be password or refresh_token',
+          `grant_type must be password, refresh_token or ${TOKEN_EXCHANGE}`,
         );
       }
       const issued = await this.tokens.issue(identity, scopes, {
@@ -104,6 +115,7 @@ export class TokenController {
         .send({
           access_token: issued.token,
           token_type: 'Bearer',
+          ...(grantType === TOKEN_EXCHANGE && { issued_token_type: ACCESS_TOKEN_TYPE }),
           scope: issued.access.map((s) => `${s.type}:${s.name}:${s.actions.join(',')}`).join(' '),
           expires_in: issued.expiresIn,
           issued_at: issued.issuedAt,
@@ -156,8 +168,25 @@ export class TokenController {
     }
   }
 
+  /** RFC 8693: an ID token (or a JWT that is one) under the trust rules. */
+  private async exchange(form: unknown, request: FastifyRequest): Promise<Identity> {
+    const subjectToken = paramValue(form, 'subject_token');
+    const type = paramValue(form, 'subject_token_type');
+    if (subjectToken === undefined || (type !== ID_TOKEN_TYPE && type !== JWT_TOKEN_TYPE))
+      throw new TokenRefusal(
+        400,
+        'invalid_request',
+        'UNSUPPORTED',
+        `the token exchange takes subject_token with subject_token_type ${ID_TOKEN_TYPE}`,
+      );
+    return this.outcome(await this.credentials.exchangeIdToken(subjectToken, contextOf(request)));
+  }
+
   private async login(username: string, password: string, request: FastifyRequest): Promise<Identity> {
-    const result = await this.credentials.authenticate(username, password, contextOf(request));
+    return this.outcome(await this.credentials.authenticate(username, password, contextOf(request)));
+  }
+
+  private outcome(result: Authentication): Identity {
     if (result.ok) return result.identity;
     if (result.reason === 'rate_limited')
       throw new TokenRefusal(
@@ -166,6 +195,14 @@ export class TokenController {
         'TOO_MANY_REQUESTS',
         'too many failed logins',
         result.retryAfterSeconds,
+      );
+    if (result.reason === 'unavailable')
+      throw new TokenRefusal(
+        503,
+        'temporarily_unavailable',
+        'UNAVAILABLE',
+        'the user directory cannot be reached; try again later',
+        30,
       );
     throw new TokenRefusal(401, 'invalid_grant', 'UNAUTHORIZED', 'invalid username or password');
   }

@@ -51,7 +51,8 @@ export class TokenService {
       { ttlSeconds: this.options.ttlSeconds },
     );
     let refreshToken: string | null = null;
-    if (request.offline && identity.kind !== 'anonymous') {
+    // A workload has no stored identity a refresh token could later stand for.
+    if (request.offline && (identity.kind === 'user' || identity.kind === 'robot')) {
       refreshToken = randomBytes(32).toString('base64url');
       const expiresAt = new Date(Date.now() + this.options.refreshTtlSeconds * 1000);
       await this.keys.saveRefreshToken(hashOf(refreshToken), subject, request.clientId, expiresAt);

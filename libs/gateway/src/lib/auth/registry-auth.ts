@@ -32,7 +32,7 @@ export interface Grant {
  */
 export class AuthError extends OciError {
   constructor(
-    code: 'UNAUTHORIZED' | 'DENIED' | 'TOO_MANY_REQUESTS',
+    code: 'UNAUTHORIZED' | 'DENIED' | 'TOO_MANY_REQUESTS' | 'UNAVAILABLE',
     message: string,
     readonly headers: Readonly<Record<string, string>>,
     status?: number,
@@ -181,6 +181,10 @@ export class RegistryAuth implements OnModuleInit {
       if (answer.reason === 'rate_limited')
         throw new AuthError('TOO_MANY_REQUESTS', 'too many failed logins', {
           'retry-after': String(answer.retryAfterSeconds ?? 60),
+        });
+      if (answer.reason === 'unavailable')
+        throw new AuthError('UNAVAILABLE', 'the user directory cannot be reached; try again later', {
+          'retry-after': '30',
         });
       return null;
     }

@@ -1,0 +1,64 @@
+import type { BasicCredentials } from '../config/bench.config';
+import { RegistryStartError } from './registry-start.error';
+
+/** A robot the bench created; `revoke` deletes it (best effort, never throws). */
+export interface RobotAccount {
+  readonly credentials: BasicCredentials;
+  revoke(): Promise<void>;
+}
+
+/** A robot outlives an interrupted bench on an external registry by at most this long. */
+const ROBOT_LIFETIME_MS = 24 * 3600 * 1000;
+
+const API_TIMEOUT_MS = 30_000;
+
+/**
+ * Creates the private project `project` (unless it exists) and a robot `name` that may pull and
+ * push in it, through Berth's management API at `apiUrl` as `admin`; the bench then logs in as
+ * the robot (`robot$<name>`), as CI does, not as the admin.
+ */
+export async function provisionRobot(
+  apiUrl: string,
+  admin: BasicCredentials,
+  project: string,
+  name: string,
+): Promise<RobotAccount> {
+  const call = (method: string, path: string, body?: unknown): Promise<Response> =>
+    fetch(`${apiUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(API_TIMEOUT_MS),
+    });
+  const created = await call('POST', '/api/v1/projects', { name: project, public: false });
+  if (created.status !== 201 && created.status !== 409) {
+    throw new RegistryStartError(
+      `POST /api/v1/projects: status ${created.status}: ${(await created.text()).slice(0, 500)}`,
+    );
+  }
+  await created.arrayBuffer().catch(() => undefined);
+  const robot = await call('POST', '/api/v1/robots', {
+    name,
+    description: 'npm run bench (token auth on); deleted when the bench ends',
+    expiresAt: new Date(Date.now() + ROBOT_LIFETIME_MS).toISOString(),
+    permissions: [{ project, actions: ['pull', 'push'] }],
+  });
+  const text = await robot.text();
+  if (robot.status !== 201) {
+    throw new RegistryStartError(`POST /api/v1/robots: status ${robot.status}: ${text.slice(0, 500)}`);
+  }
+  const answer = JSON.parse(text) as { username?: unknown; secret?: unknown };
+  if (typeof answer.username !== 'string' || typeof answer.secret !== 'string') {
+    throw new RegistryStartError('POST /api/v1/robots: the answer has no username and secret');
+  }
+  return {
+    credentials: { username: answer.username, password: answer.secret },
+    revoke: async () => {
+      const response = await call('DELETE', `/api/v1/robots/${encodeURIComponent(name)}`).catch(() => null);
+      await response?.arrayBuffer().catch(() => undefined);
+    },
+  };
+}
