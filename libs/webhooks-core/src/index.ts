@@ -1,0 +1,10 @@
+export * from './lib/event';
+export * from './lib/signing';
+export * from './lib/filters';
+export * from './lib/retry';
+export * from './lib/target-safety';
+export type { RenderContext } from './lib/formats/render-context';
+export * from './lib/formats/harbor';
+export * from './lib/formats/cloudevents';
+export * from './lib/formats/distribution';
+export * from './lib/formats/render';
