@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runDriverSuite } from '../testing/driver-suite';
 import { createStorageDriver } from './create-storage-driver';
 import { FilesystemDriver } from './filesystem.driver';
-import { InvalidPathError } from './storage.error';
+import { InvalidPathError, PathNotFoundError } from './storage.error';
 
 /** The driver's area for writes in progress; reported only when something is left in it. */
 const TEMP_DIR = '~tmp';
@@ -40,6 +40,23 @@ describe('FilesystemDriver on its own', () => {
     expect(walked).toEqual(['/object']);
     await sut.delete('/');
     expect((await readdir(root)).sort()).toEqual(['lost+found', 'notes~', TEMP_DIR]);
+  });
+
+  it('writes while deletes elsewhere prune the same parents, without losing a write', async () => {
+    const sut = createStorageDriver({ driver: 'filesystem', root });
+    // As uploads do: each session writes under a shared parent, and finished ones are deleted,
+    // which prunes the parent whenever it runs empty.
+    for (let round = 0; round < 60; round++) {
+      await Promise.all(
+        Array.from({ length: 32 }, async (_, i) => {
+          const path = `/uploads/r${round}-${i}/data`;
+          await sut.putContent(path, Buffer.from(path));
+          await sut.delete(`/uploads/r${round}-${i}`);
+        }),
+      );
+    }
+    // Everything was written and deleted again: nothing is left, not even a directory.
+    await expect(sut.list('/')).rejects.toBeInstanceOf(PathNotFoundError);
   });
 
   it('refuses a path that escapes the root even without the validating wrapper', async () => {

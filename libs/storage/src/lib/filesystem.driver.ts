@@ -276,16 +276,21 @@ export class FilesystemDriver implements StorageDriver {
     return path === '/' ? this.root : join(this.root, path);
   }
 
-  /** Renames `from` onto `to`, creating `to`'s parents, and survives a concurrent prune of them. */
+  /**
+   * Renames `from` onto `to`, creating `to`'s parents, and survives a concurrent prune of them: a
+   * delete elsewhere may remove a parent between (or during) the `mkdir` and the `rename`.
+   */
   private async renameInto(from: string, to: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      await mkdir(dirname(to), { recursive: true });
       try {
+        await mkdir(dirname(to), { recursive: true });
         await rename(from, to);
         return;
       } catch (error) {
-        // ENOENT with `from` still present means a delete pruned the fresh parent: try again.
-        if (errorCode(error) !== 'ENOENT' || attempt >= RENAME_ATTEMPTS || !(await exists(from))) throw error;
+        // ENOENT or ENOTDIR with `from` still present means a parent vanished under us: try again.
+        const code = errorCode(error);
+        if ((code !== 'ENOENT' && code !== 'ENOTDIR') || attempt >= RENAME_ATTEMPTS || !(await exists(from)))
+          throw error;
       }
     }
   }
