@@ -52,23 +52,40 @@ const depConstraints = [
   { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:testing', 'type:domain', 'type:util'] },
   {
     sourceTag: 'scope:gateway',
-    notDependOnLibsWithTags: ['scope:db', 'scope:metadata', 'scope:blobstore', 'scope:auth'],
+    notDependOnLibsWithTags: [
+      'scope:db',
+      'scope:metadata',
+      'scope:blobstore',
+      'scope:auth',
+      'scope:webhooks',
+    ],
   },
   {
     sourceTag: 'scope:metadata',
-    notDependOnLibsWithTags: ['scope:gateway', 'scope:blobstore', 'scope:auth'],
+    notDependOnLibsWithTags: ['scope:gateway', 'scope:blobstore', 'scope:auth', 'scope:webhooks'],
   },
   {
     sourceTag: 'scope:blobstore',
-    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:auth'],
+    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:auth', 'scope:webhooks'],
   },
   {
     sourceTag: 'scope:auth',
-    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:blobstore'],
+    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:blobstore', 'scope:webhooks'],
+  },
+  {
+    sourceTag: 'scope:webhooks',
+    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:blobstore', 'scope:auth'],
   },
   {
     sourceTag: 'scope:shared',
-    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:blobstore', 'scope:auth', 'scope:db'],
+    notDependOnLibsWithTags: [
+      'scope:gateway',
+      'scope:metadata',
+      'scope:blobstore',
+      'scope:auth',
+      'scope:webhooks',
+      'scope:db',
+    ],
   },
 ];
 

@@ -4,6 +4,7 @@ import { BlobstoreModule } from '@berth/blobstore';
 import { GatewayModule } from '@berth/gateway';
 import { MetadataModule } from '@berth/metadata';
 import { PlatformModule, type Runtime } from '@berth/server';
+import { WebhooksModule } from '@berth/webhooks';
 
 /** Every service's module in one process: the all-in-one shape. */
 @Module({})
@@ -11,7 +12,14 @@ export class RegistryModule {
   static register(runtime: Runtime): DynamicModule {
     return {
       module: RegistryModule,
-      imports: [PlatformModule.register(runtime), MetadataModule, BlobstoreModule, AuthModule, GatewayModule],
+      imports: [
+        PlatformModule.register(runtime),
+        MetadataModule,
+        BlobstoreModule,
+        AuthModule,
+        WebhooksModule,
+        GatewayModule,
+      ],
     };
   }
 }

@@ -3,4 +3,3 @@ export * from './lib/rpc-envelope';
 export * from './lib/in-process.bus';
 export type { NatsBus, NatsBusOptions } from './lib/nats.bus';
 export * from './lib/connect-nats-bus';
-export * from './lib/publish-committed';

@@ -5,3 +5,4 @@ export * from './lib/platform.module';
 export * from './lib/http-app';
 export * from './lib/run-process';
 export * from './lib/open-bus';
+export * from './lib/problem';

@@ -4,3 +4,4 @@ export * from './lib/distribution';
 export * from './lib/berth';
 export * from './lib/slapd';
 export * from './lib/oidc-provider';
+export * from './lib/nats-server';

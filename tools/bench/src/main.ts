@@ -1,14 +1,18 @@
 /**
- * `npm run bench`: Berth against CNCF Distribution, side by side, in one run; and Berth with token
- * auth on against itself with auth off.
+ * `npm run bench`: Berth against CNCF Distribution, side by side, in one run; Berth with token
+ * auth on against itself with auth off; and Berth pushing with three webhook subscriptions
+ * against itself with none.
  *
  * Starts all-in-one Berth with auth off, a second all-in-one Berth with token auth on (benched
  * with a robot's tokens) and, when `docker-registry` is installed, Distribution; runs the same
  * scenarios against them (each registry in turn per scenario, auth-off Berth first; the auth-on
- * Berth runs the subset issue 3 names); prints a table of MB/s, requests/s, p50/p99 and Berth's
- * advantage over Distribution, and a second one of auth on versus off. Exits non-zero only when a
- * registry answers wrongly (status, header, digest); missed speed targets are reported, not fatal.
- * Settings come from `BENCH_*` variables, see `config/bench.config.ts`.
+ * Berth runs the subset issue 3 names). Once those are done, starts a third all-in-one Berth for
+ * issue 4's webhook runs. Prints a table of MB/s, requests/s, p50/p99 and Berth's advantage over
+ * Distribution, a second one of auth on versus off, and a third of pushes with three webhook
+ * subscriptions versus none with the deliveries' latency. Exits non-zero only when a registry
+ * answers wrongly (status, header, digest), after printing what was measured when that happens in
+ * the webhook runs, which come last; missed speed targets and missing deliveries are reported, not
+ * fatal. Settings come from `BENCH_*` variables, see `config/bench.config.ts`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -22,10 +26,10 @@ import { RegistryClient } from './http/registry-client';
 import { TokenSource } from './http/token-source';
 import {
   advantage,
-  authRatio,
-  renderAuthTable,
+  pairRatio,
+  renderPairTable,
   renderTable,
-  type AuthReportRow,
+  type PairReportRow,
   type ReportRow,
 } from './report/table';
 import { blobPull, chunkedPush, monolithicPush } from './scenarios/blob.scenarios';
@@ -39,10 +43,17 @@ import {
   type TargetContext,
 } from './scenarios/scenario';
 import { tagsListPaginated, tagsListUnpaginated } from './scenarios/tags.scenarios';
+import { runWebhookBench, type WebhookBenchResult } from './scenarios/webhooks.scenarios';
+import { webhookSection, type SectionMemory } from './report/webhooks-section';
 import { RegistryStartError } from './targets/registry-start.error';
 import { RssSampler } from './targets/rss-sampler';
 import type { RunningTarget, TargetName } from './targets/target';
-import { startBerthAuthTarget, startBerthTarget, startDistributionTarget } from './targets/targets';
+import {
+  startBerthAuthTarget,
+  startBerthTarget,
+  startBerthWebhooksTarget,
+  startDistributionTarget,
+} from './targets/targets';
 
 /** The issue's memory budget for Berth under the bench, in bytes (MB = 10^6 bytes). */
 const BERTH_RSS_LIMIT_BYTES = 300e6;
@@ -79,6 +90,19 @@ interface Contestant {
   readonly rss: RssSampler | null;
 }
 
+/**
+ * The webhook section's outcome, for the report: its figures, or why there are none (its Berth
+ * would not start or answered wrongly; the other sections' figures still stand).
+ */
+type WebhookOutcome =
+  | {
+      readonly kind: 'measured';
+      readonly target: RunningTarget;
+      readonly result: WebhookBenchResult;
+      readonly memory: SectionMemory;
+    }
+  | { readonly kind: 'failed'; readonly reason: string };
+
 /** Progress goes to stderr so stdout carries only the report. */
 function progress(message: string): void {
   process.stderr.write(`· ${message}\n`);
@@ -99,12 +123,14 @@ async function main(): Promise<number> {
 
   const workDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   const contestants: Contestant[] = [];
+  // Registries outside the scenario table (the webhook runs' Berth), stopped with the rest.
+  const others: Omit<Contestant, 'ctx'>[] = [];
   const cleanup = once(async () => {
-    for (const c of contestants) {
+    for (const c of [...contestants, ...others]) {
       c.rss?.stop();
       c.http.close();
     }
-    await Promise.allSettled(contestants.map((c) => c.target.stop()));
+    await Promise.allSettled([...contestants, ...others].map((c) => c.target.stop()));
     await rm(workDir, { recursive: true, force: true });
   });
   const shutdown = new AbortController();
@@ -165,6 +191,23 @@ async function main(): Promise<number> {
     }
     for (const c of contestants) c.rss?.stop();
 
+    let webhooks: WebhookOutcome | null = null;
+    if (config.webhooks.kind === 'spawn') {
+      try {
+        webhooks = await webhookRuns(config, config.webhooks, project, others);
+      } catch (error) {
+        // The section runs last on a Berth of its own: its failure voids its figures, not the
+        // tables above, which are printed before the bench exits non-zero.
+        if (
+          shutdown.signal.aborted ||
+          !(error instanceof BenchFailure || error instanceof RegistryStartError)
+        )
+          throw error;
+        process.stderr.write(`\nwebhook runs failed: ${error.message}\n`);
+        webhooks = { kind: 'failed', reason: error.message };
+      }
+    }
+
     process.stdout.write(
       report(
         config,
@@ -172,10 +215,11 @@ async function main(): Promise<number> {
         plan.map((p) => p.scenario),
         results,
         distribution !== null,
+        webhooks,
         (performance.now() - started) / 1000,
       ),
     );
-    return 0;
+    return webhooks?.kind === 'failed' ? 1 : 0;
   } catch (error) {
     // Requests cut off by our own shutdown are not the registry's failure.
     if (shutdown.signal.aborted) return 1;
@@ -191,6 +235,40 @@ async function main(): Promise<number> {
   }
 }
 
+/**
+ * Starts the webhook runs' Berth (only now, once the other scenarios are done, so that it neither
+ * runs beside them nor counts in their memory rows), enlisted in `others` to be stopped with the
+ * rest, and runs issue 4's comparison on it while sampling its memory.
+ */
+async function webhookRuns(
+  config: BenchConfig,
+  settings: Extract<BenchConfig['webhooks'], { kind: 'spawn' }>,
+  project: string,
+  others: Omit<Contestant, 'ctx'>[],
+): Promise<WebhookOutcome | null> {
+  progress('starting Berth for the webhook runs');
+  const target = await startBerthWebhooksTarget(config);
+  if (target === null) return null;
+  const http = new HttpClient(settings.concurrency + 2, config.requestIdleTimeoutMs);
+  const rss = target.pid === null ? null : new RssSampler(target.pid);
+  others.push({ target, http, rss });
+  rss?.start();
+  const result = await runWebhookBench(
+    settings,
+    target,
+    new RegistryClient(target.url, http, null),
+    project,
+    progress,
+  );
+  rss?.stop();
+  return {
+    kind: 'measured',
+    target,
+    result,
+    memory: { startBytes: rss?.startBytes ?? null, peakBytes: rss?.peakBytes ?? null },
+  };
+}
+
 /** The printed report: what ran where, the table, notes and the legend. */
 function report(
   config: BenchConfig,
@@ -198,6 +276,7 @@ function report(
   list: readonly Scenario[],
   results: ReadonlyMap<Scenario, ReadonlyMap<TargetName, ScenarioResult>>,
   withDistribution: boolean,
+  webhooks: WebhookOutcome | null,
   seconds: number,
 ): string {
   const rows: ReportRow[] = [];
@@ -261,6 +340,7 @@ function report(
     `Berth bench — ${new Date().toISOString()}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}`,
     ...contestants.map((c) => `  ${c.target.name}: ${c.target.url} — ${c.target.description}`),
     ...(config.berthAuth.kind === 'skip' ? [`  Berth (auth on): not run (${config.berthAuth.reason}).`] : []),
+    ...(config.webhooks.kind === 'skip' ? [`  Berth (webhooks): not run (${config.webhooks.reason}).`] : []),
     ...(withDistribution
       ? []
       : ['  Distribution: not run (docker-registry not on PATH, or BENCH_SKIP_DISTRIBUTION) — Berth only.']),
@@ -278,6 +358,12 @@ function report(
     );
   }
   lines.push(...authReport(contestants, list, results));
+  if (webhooks?.kind === 'measured') {
+    lines.push(...webhookSection(webhooks.target, webhooks.result, webhooks.memory, BERTH_RSS_LIMIT_BYTES));
+  } else if (webhooks?.kind === 'failed') {
+    lines.push('', 'Webhooks (issue 4): FAILED, no figures — a registry answered wrongly or did not start:');
+    lines.push(...webhooks.reason.split('\n').map((line) => `  ${line}`));
+  }
   if (notes.length > 0) lines.push('notes:', ...notes.map((n) => `  - ${n}`));
   lines.push(`finished in ${seconds.toFixed(0)} s`, '');
   return lines.join('\n');
@@ -294,7 +380,7 @@ function authReport(
 ): string[] {
   const auth = contestants.find((c) => c.target.name === 'Berth (auth on)');
   if (auth === undefined) return [];
-  const rows: AuthReportRow[] = [];
+  const rows: PairReportRow[] = [];
   for (const scenario of list) {
     const off = results.get(scenario)?.get('Berth');
     const on = results.get(scenario)?.get('Berth (auth on)');
@@ -303,11 +389,11 @@ function authReport(
       const row = {
         scenario: scenario.title,
         metric: metric.label,
-        off: metric.value,
-        on: on.metrics.find((m) => m.label === metric.label)?.value ?? null,
+        base: metric.value,
+        other: on.metrics.find((m) => m.label === metric.label)?.value ?? null,
         better: metric.better,
       };
-      const ratio = authRatio(row);
+      const ratio = pairRatio(row);
       const least = metric.authTargetRatio;
       rows.push({
         ...row,
@@ -325,7 +411,7 @@ function authReport(
     '',
     `Token auth (issue 3): Berth with ${auth.target.credentials?.username ?? 'a robot'}'s Bearer tokens vs Berth with auth off`,
     '',
-    renderAuthTable(rows),
+    renderPairTable(rows, { base: 'auth off', other: 'auth on', ratio: 'on vs off' }),
     '',
     'on vs off: auth on ÷ off for rates, off ÷ on for latencies; below 1.00× is what auth costs. Issue 3 asks',
     `           manifest GET and pull to be at most ${Math.round((1 - AUTH_ON_TARGET_RATIO) * 100)} % slower with auth on (≥${AUTH_ON_TARGET_RATIO.toFixed(2)}×). Tokens`,

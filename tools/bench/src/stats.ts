@@ -12,6 +12,8 @@ export interface TimedRun {
   /** Wall-clock time of the whole batch, in milliseconds. */
   readonly elapsedMs: number;
   readonly latency: LatencySummary;
+  /** Each operation's latency in milliseconds, in the order the operations were numbered. */
+  readonly latenciesMs: Float64Array;
 }
 
 /**
@@ -60,5 +62,23 @@ export async function runConcurrent(
   const started = performance.now();
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
   const elapsedMs = performance.now() - started;
-  return { elapsedMs, latency: summarize(latencies) };
+  return { elapsedMs, latency: summarize(latencies), latenciesMs: latencies };
+}
+
+/**
+ * Several runs of the same workload as one: their wall-clock times added, their operations'
+ * latencies pooled (so p99 is over every operation, not an average of the runs' p99s).
+ */
+export function combineRuns(runs: readonly TimedRun[]): TimedRun {
+  const latenciesMs = new Float64Array(runs.reduce((sum, run) => sum + run.latenciesMs.length, 0));
+  let offset = 0;
+  for (const run of runs) {
+    latenciesMs.set(run.latenciesMs, offset);
+    offset += run.latenciesMs.length;
+  }
+  return {
+    elapsedMs: runs.reduce((sum, run) => sum + run.elapsedMs, 0),
+    latency: summarize(latenciesMs),
+    latenciesMs,
+  };
 }

@@ -2,7 +2,13 @@ import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@
 import { parseScopes, ScopeError, type ResourceScope } from '@berth/auth-core';
 import { Bus } from '@berth/bus';
 import type { AuthConfig, BerthConfig } from '@berth/config';
-import { AuthorizeBasic, GetSigningKeys, SigningKeysChanged, VisibleProjects } from '@berth/contracts';
+import {
+  AuthorizeBasic,
+  AuthorizeProjectCaller,
+  GetSigningKeys,
+  SigningKeysChanged,
+  VisibleProjects,
+} from '@berth/contracts';
 import type { Database } from '@berth/db';
 import { CONFIG, DATABASE, LOGGER, Readiness } from '@berth/server';
 import type { Logger } from 'pino';
@@ -20,7 +26,7 @@ import {
   RobotsController,
   UsersController,
 } from './api/management.controllers';
-import { ProblemFilter } from './api/problem';
+import { Problem, ProblemFilter } from '@berth/server';
 import { ProjectsService } from './api/projects.service';
 import { RobotsService } from './api/robots.service';
 import { UsersService } from './api/users.service';
@@ -30,7 +36,8 @@ import { OidcLoginController } from './oidc/oidc-login.controller';
 import { OidcLoginRepository } from './oidc/oidc-login.repository';
 import { OidcLoginService } from './oidc/oidc-login.service';
 import { WorkloadTrust } from './oidc/workload-trust';
-import { subjectOf } from './model';
+import { subjectOf, type Identity } from './model';
+import { parseAuthorization } from './http';
 import { ProjectRepository } from './project.repository';
 import { RobotRepository } from './robot.repository';
 import { KeyRing } from './token/key-ring';
@@ -177,6 +184,8 @@ export class AuthModule implements OnModuleInit, OnApplicationShutdown {
     private readonly access: AccessService,
     private readonly accounts: AccountRepository,
     private readonly projects: ProjectRepository,
+    private readonly callers: CallerGuard,
+    private readonly projectsApi: ProjectsService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -229,6 +238,30 @@ export class AuthModule implements OnModuleInit, OnApplicationShutdown {
     await this.bus.handle(VisibleProjects, async ({ subject }) => {
       const identity = await this.access.identityOf(subject);
       return identity ? this.access.visibleProjects(identity) : { all: false, projects: [] };
+    });
+    await this.bus.handle(AuthorizeProjectCaller, async (request) => {
+      const context = { sourceAddress: request.sourceAddress, requestId: request.requestId };
+      let identity: Identity;
+      try {
+        identity = await this.callers.identifyAuthorization(
+          parseAuthorization(request.authorization ?? undefined),
+          context,
+        );
+      } catch (error) {
+        if (!(error instanceof Problem)) throw error;
+        return { ok: false as const, status: error.status, detail: error.detail, headers: error.headers };
+      }
+      const caller = {
+        identity,
+        principal: await this.access.principalOf(identity),
+        subject: subjectOf(identity),
+        ...context,
+      };
+      return {
+        ok: true as const,
+        subject: caller.subject,
+        ...(await this.projectsApi.access(caller, request.project, request.right)),
+      };
     });
     this.readiness.add('auth-database', async () => {
       await this.database.client.$queryRaw`SELECT 1`;

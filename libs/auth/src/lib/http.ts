@@ -10,7 +10,11 @@ export type PresentedCredentials =
 
 /** Reads the `Authorization` header: Basic (RFC 7617, UTF-8), Bearer, or nothing. */
 export function presentedCredentials(request: FastifyRequest): PresentedCredentials {
-  const value = request.headers.authorization;
+  return parseAuthorization(request.headers.authorization);
+}
+
+/** Parses the value of an `Authorization` header. */
+export function parseAuthorization(value: string | undefined): PresentedCredentials {
   if (value === undefined || value === '') return { kind: 'none' };
   const space = value.indexOf(' ');
   const scheme = value.slice(0, space === -1 ? undefined : space).toLowerCase();

@@ -1,6 +1,7 @@
 import type { UploadSession } from '@berth/contracts';
 import type { PrismaClient } from '@berth/db';
 import { OciError } from '@berth/oci';
+import type { EventsOf, Outbox } from '@berth/outbox';
 
 /** A chunk of an upload, as recorded once its bytes are in storage. */
 export interface UploadChunk {
@@ -22,14 +23,22 @@ interface SessionRow {
   created_at: Date;
 }
 
+/** What linking a blob changed, for the events that report it. */
+export interface LinkedBlob {
+  /** Whether the repository itself was created by this link. */
+  readonly repositoryCreated: boolean;
+}
+
 /**
  * Blob links and upload sessions in PostgreSQL. A blob row says its bytes are stored under its
- * digest; a link makes it visible in one repository.
+ * digest; a link makes it visible in one repository. Linking and unlinking write the events that
+ * report them to the outbox in their own transaction.
  */
 export class BlobRepository {
   constructor(
     private readonly db: PrismaClient,
     private readonly uploadTtlMs: number,
+    private readonly outbox: Outbox,
   ) {}
 
   /** The size of a blob linked into the repository, or null. */
@@ -43,27 +52,51 @@ export class BlobRepository {
     return size === undefined ? null : Number(size);
   }
 
-  /** Records a stored blob and links it into the repository (idempotent). */
-  async link(repository: string, digest: string, size: number): Promise<void> {
-    await this.db.$transaction(async (tx) => {
+  /**
+   * Records a stored blob and links it into the repository (idempotent), creating the repository
+   * if needed, in one transaction with the events `eventsOf` builds from the outcome.
+   */
+  async link(
+    repository: string,
+    digest: string,
+    size: number,
+    eventsOf: EventsOf<LinkedBlob>,
+  ): Promise<LinkedBlob> {
+    const linked = await this.db.$transaction(async (tx) => {
       await tx.$executeRaw`INSERT INTO blob (digest, size) VALUES (${digest}, ${size}) ON CONFLICT (digest) DO NOTHING`;
-      await tx.$executeRaw`
+      // `xmax = 0` tells a freshly inserted repository row from one the conflict clause updated.
+      const rows = await tx.$queryRaw<{ created: boolean }[]>`
         WITH repo AS (
           INSERT INTO repository (name) VALUES (${repository})
           ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
-          RETURNING id
+          RETURNING id, (xmax = 0) AS created
+        ), link AS (
+          INSERT INTO repository_blob (repository_id, digest) SELECT id, ${digest} FROM repo
+          ON CONFLICT DO NOTHING
         )
-        INSERT INTO repository_blob (repository_id, digest) SELECT id, ${digest} FROM repo
-        ON CONFLICT DO NOTHING`;
+        SELECT created FROM repo`;
+      const outcome: LinkedBlob = { repositoryCreated: rows[0]?.created ?? false };
+      await this.outbox.write(tx, eventsOf(outcome));
+      return outcome;
     });
+    this.outbox.committed();
+    return linked;
   }
 
-  /** Removes a blob's link from a repository; false if it was not linked. */
-  async unlink(repository: string, digest: string): Promise<boolean> {
-    const count = await this.db.$executeRaw`
-      DELETE FROM repository_blob rb USING repository r
-      WHERE r.id = rb.repository_id AND r.name = ${repository} AND rb.digest = ${digest}`;
-    return count > 0;
+  /**
+   * Removes a blob's link from a repository, in one transaction with the events `eventsOf`
+   * builds; false (and nothing written) if it was not linked.
+   */
+  async unlink(repository: string, digest: string, eventsOf: EventsOf<void>): Promise<boolean> {
+    const unlinked = await this.db.$transaction(async (tx) => {
+      const count = await tx.$executeRaw`
+        DELETE FROM repository_blob rb USING repository r
+        WHERE r.id = rb.repository_id AND r.name = ${repository} AND rb.digest = ${digest}`;
+      if (count > 0) await this.outbox.write(tx, eventsOf());
+      return count > 0;
+    });
+    if (unlinked) this.outbox.committed();
+    return unlinked;
   }
 
   /** Opens an upload session. */

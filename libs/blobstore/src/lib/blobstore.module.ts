@@ -1,4 +1,10 @@
-import { Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Module,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { Bus } from '@berth/bus';
 import type { BerthConfig } from '@berth/config';
 import {
@@ -13,6 +19,7 @@ import {
   StatBlob,
 } from '@berth/contracts';
 import type { Database } from '@berth/db';
+import { Outbox, OutboxRelay } from '@berth/outbox';
 import { CONFIG, DATABASE, LOGGER, Readiness, STORAGE } from '@berth/server';
 import type { StorageDriver } from '@berth/storage';
 import type { Logger } from 'pino';
@@ -20,23 +27,40 @@ import { BlobRepository } from './blob.repository';
 import { BlobstoreService } from './blobstore.service';
 
 /**
- * The blobstore service as a module: it answers the blob and upload subjects on the bus and
- * sweeps abandoned uploads on a timer.
+ * The blobstore service as a module: it answers the blob and upload subjects on the bus, sweeps
+ * abandoned uploads on a timer and relays the events its changes write to the outbox.
  */
 @Module({
   providers: [
     {
+      provide: OutboxRelay,
+      inject: [DATABASE, Bus, LOGGER],
+      useFactory: (database: Database, bus: Bus, logger: Logger) =>
+        new OutboxRelay(
+          database.client,
+          bus,
+          logger.child({ module: 'blobstore', component: 'outbox-relay' }),
+        ),
+    },
+    {
       provide: BlobstoreService,
-      inject: [DATABASE, STORAGE, CONFIG, Bus, LOGGER],
+      inject: [DATABASE, STORAGE, CONFIG, Bus, LOGGER, OutboxRelay],
       useFactory: (
         database: Database,
         storage: StorageDriver,
         config: BerthConfig,
         bus: Bus,
         logger: Logger,
+        relay: OutboxRelay,
       ) =>
         new BlobstoreService(
-          new BlobRepository(database.client, config.uploads.ttlSeconds * 1000),
+          new BlobRepository(
+            database.client,
+            config.uploads.ttlSeconds * 1000,
+            new Outbox(() => {
+              relay.nudge();
+            }),
+          ),
           storage,
           bus,
           logger.child({ module: 'blobstore' }),
@@ -46,13 +70,14 @@ import { BlobstoreService } from './blobstore.service';
   ],
   exports: [BlobstoreService],
 })
-export class BlobstoreModule implements OnModuleInit, OnModuleDestroy {
+export class BlobstoreModule implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly service: BlobstoreService,
     private readonly bus: Bus,
     private readonly readiness: Readiness,
+    private readonly relay: OutboxRelay,
     @Inject(DATABASE) private readonly database: Database,
     @Inject(CONFIG) private readonly config: BerthConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -61,8 +86,8 @@ export class BlobstoreModule implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     const { service, bus } = this;
     await bus.handle(StatBlob, (r) => service.stat(r.repository, r.digest));
-    await bus.handle(DeleteBlob, (r) => service.delete(r.repository, r.digest, r.requestId));
-    await bus.handle(MountBlob, (r) => service.mount(r.repository, r.from, r.digest, r.requestId));
+    await bus.handle(DeleteBlob, (r) => service.delete(r.repository, r.digest, r.requestId, r.actor));
+    await bus.handle(MountBlob, (r) => service.mount(r.repository, r.from, r.digest, r.requestId, r.actor));
     await bus.handle(StartUpload, (r) => service.start(r.repository));
     await bus.handle(GetUpload, (r) => service.session(r.repository, r.id));
     await bus.handle(AppendUploadChunk, (r) =>
@@ -89,7 +114,16 @@ export class BlobstoreModule implements OnModuleInit, OnModuleDestroy {
     this.sweeper.unref();
   }
 
-  onModuleDestroy(): void {
+  /**
+   * The relay starts once every module has subscribed to the bus: the in-process bus hands an
+   * event only to the subscribers it has when the event is published.
+   */
+  onApplicationBootstrap(): void {
+    this.relay.start();
+  }
+
+  async onModuleDestroy(): Promise<void> {
     clearInterval(this.sweeper);
+    await this.relay.stop();
   }
 }

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { InProcessBus } from '@berth/bus';
-import { BlobPushed } from '@berth/contracts';
+import { BlobDeleted, BlobMounted, BlobPushed, RepositoryCreated } from '@berth/contracts';
 import { openDatabase, type Database } from '@berth/db';
+import { Outbox } from '@berth/outbox';
 import { BlobLayout, createStorageDriver, type StorageDriver } from '@berth/storage';
 import { createTestDatabase, type TestDatabase } from '@berth/testing';
 import pino from 'pino';
@@ -35,10 +36,11 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  beforeEach(() => {
+  beforeEach(async () => {
+    await database.client.$executeRaw`DELETE FROM event_outbox`;
     bus = new InProcessBus();
     sut = new BlobstoreService(
-      new BlobRepository(database.client, 60_000),
+      new BlobRepository(database.client, 60_000, new Outbox()),
       storage,
       bus,
       pino({ level: 'silent' }),
@@ -49,6 +51,11 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
   afterEach(async () => {
     await bus.close();
   });
+
+  /** The events written so far, in outbox order. */
+  async function events(): Promise<{ subject: string; payload: Record<string, unknown> }[]> {
+    return database.client.$queryRaw`SELECT subject, payload FROM event_outbox ORDER BY seq`;
+  }
 
   /** Writes a chunk the way the gateway does and records it. */
   async function chunk(repository: string, id: string, offset: number, bytes: Buffer): Promise<number> {
@@ -62,11 +69,6 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
     const session = await sut.start('x/y');
     await chunk('x/y', session.id, 0, bytes.subarray(0, 40_000));
     await chunk('x/y', session.id, 40_000, bytes.subarray(40_000));
-    const pushed: unknown[] = [];
-    await bus.subscribe(BlobPushed, { durable: 't' }, (event) => {
-      pushed.push(event);
-      return Promise.resolve();
-    });
     await expect(
       sut.complete({
         repository: 'x/y',
@@ -74,13 +76,13 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
         digest: sha256(bytes),
         computedDigest: null,
         requestId: null,
+        actor: null,
       }),
     ).resolves.toEqual({ digest: sha256(bytes), size: 100_000 });
     await expect(sut.stat('x/y', sha256(bytes))).resolves.toEqual({ digest: sha256(bytes), size: 100_000 });
     expect((await storage.getContent(BlobLayout.blobData(sha256(bytes) as never))).equals(bytes)).toBe(true);
     await expect(storage.list(BlobLayout.uploadDir(session.id))).rejects.toThrow();
-    await new Promise((r) => setTimeout(r, 20));
-    expect(pushed).toHaveLength(1);
+    expect((await events()).map((e) => e.subject)).toEqual([RepositoryCreated.subject, BlobPushed.subject]);
   });
 
   it('stores nothing when the content does not match the digest, and ends the session', async () => {
@@ -95,11 +97,13 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
         digest: wrong,
         computedDigest: null,
         requestId: null,
+        actor: null,
       }),
     ).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
     await expect(storage.stat(BlobLayout.blobData(wrong as never))).rejects.toThrow();
     await expect(sut.stat('x/y', wrong)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
     await expect(sut.session('x/y', session.id)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
+    expect(await events()).toEqual([]);
   });
 
   it('refuses a chunk at a stale offset with RANGE_INVALID and keeps the session', async () => {
@@ -135,6 +139,7 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
         digest: empty,
         computedDigest: null,
         requestId: null,
+        actor: null,
       }),
     ).resolves.toEqual({
       digest: empty,
@@ -151,26 +156,71 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
       id: session.id,
       digest: sha256(bytes),
       computedDigest: sha256(bytes),
-      requestId: null,
+      requestId: 'req-1',
+      actor: 'alice',
     });
-    await expect(sut.mount('m/to', 'm/from', sha256(bytes), null)).resolves.toEqual({
+    await expect(sut.mount('m/to', 'm/from', sha256(bytes), 'req-2', 'robot$ci')).resolves.toEqual({
       mounted: true,
       size: 500,
     });
-    await expect(sut.mount('m/to', 'm/nowhere', sha256(bytes), null)).resolves.toEqual({
+    await expect(sut.mount('m/to', 'm/nowhere', sha256(bytes), null, null)).resolves.toEqual({
       mounted: false,
       size: null,
     });
-    await sut.delete('m/to', sha256(bytes), null);
+    await sut.delete('m/to', sha256(bytes), 'req-3', 'bob');
     await expect(sut.stat('m/to', sha256(bytes))).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
     await expect(sut.stat('m/from', sha256(bytes))).resolves.toMatchObject({ size: 500 });
+    await expect(sut.delete('m/to', sha256(bytes), null, null)).rejects.toMatchObject({
+      code: 'BLOB_UNKNOWN',
+    });
+    const written = await events();
+    expect(written.map((e) => [e.subject, e.payload['repository']])).toEqual([
+      [RepositoryCreated.subject, 'm/from'],
+      [BlobPushed.subject, 'm/from'],
+      [RepositoryCreated.subject, 'm/to'],
+      [BlobMounted.subject, 'm/to'],
+      [BlobDeleted.subject, 'm/to'],
+    ]);
+    expect(written[1]?.payload).toEqual({
+      id: expect.any(String) as unknown,
+      occurredAt: expect.any(String) as unknown,
+      requestId: 'req-1',
+      actor: 'alice',
+      project: 'm',
+      repository: 'm/from',
+      digest: sha256(bytes),
+      size: 500,
+    });
+    expect(written[3]?.payload).toMatchObject({ from: 'm/from', actor: 'robot$ci', requestId: 'req-2' });
+    expect(written[4]?.payload).toMatchObject({ digest: sha256(bytes), actor: 'bob', requestId: 'req-3' });
+  });
+
+  it('announces a repository only when the first blob creates it', async () => {
+    for (const size of [10, 20]) {
+      const bytes = randomBytes(size);
+      const session = await sut.start('n/once');
+      await chunk('n/once', session.id, 0, bytes);
+      await sut.complete({
+        repository: 'n/once',
+        id: session.id,
+        digest: sha256(bytes),
+        computedDigest: null,
+        requestId: null,
+        actor: null,
+      });
+    }
+    expect((await events()).map((e) => e.subject)).toEqual([
+      RepositoryCreated.subject,
+      BlobPushed.subject,
+      BlobPushed.subject,
+    ]);
   });
 
   it('sweeps upload directories that have no session', async () => {
     const orphan = '11111111-1111-4111-8111-111111111111';
     await storage.write(BlobLayout.uploadChunk(orphan, 0, 'abc'), Readable.from([Buffer.from('x')]));
     const expiring = new BlobstoreService(
-      new BlobRepository(database.client, 0),
+      new BlobRepository(database.client, 0, new Outbox()),
       storage,
       bus,
       pino({ level: 'silent' }),

@@ -1,23 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { publishCommitted, type Bus } from '@berth/bus';
+import type { Bus } from '@berth/bus';
 import { LruCache } from '@berth/cache';
 import {
   BlobDeleted,
   BlobMounted,
   BlobPushed,
   BlobUnlinked,
+  RepositoryCreated,
   eventEnvelope,
   type CompleteUpload,
-  type DomainEvent,
-  type EventContract,
+  type RepositoryEvent,
   type RequestOf,
   type UploadSession,
 } from '@berth/contracts';
 import { DigestHasher, OciError, digestAlgorithm, parseDigest, type Digest } from '@berth/oci';
+import { outboxEvent, type OutboxEvent } from '@berth/outbox';
 import { BlobLayout, PathNotFoundError, objectExists, type StorageDriver } from '@berth/storage';
 import type { Logger } from 'pino';
-import type { BlobRepository, UploadChunk } from './blob.repository';
+import type { BlobRepository, LinkedBlob, UploadChunk } from './blob.repository';
 
 /**
  * The blob lifecycle: upload sessions, verified commits into content-addressed storage, links of
@@ -57,14 +58,20 @@ export class BlobstoreService {
   }
 
   /** Unlinks a blob from a repository; the bytes stay for other repositories (and GC). */
-  async delete(repository: string, digest: string, requestId: string | null): Promise<{ deleted: true }> {
+  async delete(
+    repository: string,
+    digest: string,
+    requestId: string | null,
+    actor: string | null,
+  ): Promise<{ deleted: true }> {
     // Forgotten before and after: a stat racing the unlink cannot keep a stale entry past the TTL.
     this.forget(repository, digest);
-    const unlinked = await this.blobs.unlink(repository, digest);
+    const unlinked = await this.blobs.unlink(repository, digest, () => [
+      outboxEvent(BlobDeleted, { ...eventEnvelope(repository, requestId, actor), digest }),
+    ]);
     this.forget(repository, digest);
     await this.bus.broadcast(BlobUnlinked, { repository, digest });
     if (!unlinked) throw new OciError('BLOB_UNKNOWN', `blob unknown: ${digest}`, { digest });
-    await this.emit(BlobDeleted, { ...eventEnvelope(repository, requestId), digest });
     return { deleted: true };
   }
 
@@ -74,11 +81,15 @@ export class BlobstoreService {
     from: string,
     digest: string,
     requestId: string | null,
+    actor: string | null,
   ): Promise<{ mounted: boolean; size: number | null }> {
     const size = await this.blobs.linkedSize(from, digest);
     if (size === null) return { mounted: false, size: null };
-    await this.blobs.link(repository, digest, size);
-    await this.emit(BlobMounted, { ...eventEnvelope(repository, requestId), digest, size, from });
+    const envelope = () => eventEnvelope(repository, requestId, actor);
+    await this.blobs.link(repository, digest, size, (linked) => [
+      ...repositoryEvents(linked, envelope),
+      outboxEvent(BlobMounted, { ...envelope(), digest, size, from }),
+    ]);
     return { mounted: true, size };
   }
 
@@ -106,7 +117,7 @@ export class BlobstoreService {
    * the repository. The session ends whatever happens; on a mismatch nothing is stored.
    */
   async complete(request: RequestOf<typeof CompleteUpload>): Promise<{ digest: string; size: number }> {
-    const { repository, id, requestId } = request;
+    const { repository, id, requestId, actor } = request;
     const digest = parseDigest(request.digest);
     const claimed = await this.blobs.claim(repository, id);
     try {
@@ -117,8 +128,11 @@ export class BlobstoreService {
         if (source === null) await this.storage.putContent(target, new Uint8Array());
         else await this.storage.move(source, target);
       }
-      await this.blobs.link(repository, digest, size);
-      await this.emit(BlobPushed, { ...eventEnvelope(repository, requestId), digest, size });
+      const envelope = () => eventEnvelope(repository, requestId, actor);
+      await this.blobs.link(repository, digest, size, (linked) => [
+        ...repositoryEvents(linked, envelope),
+        outboxEvent(BlobPushed, { ...envelope(), digest, size }),
+      ]);
       return { digest, size };
     } finally {
       await this.removeUpload(id);
@@ -218,10 +232,11 @@ export class BlobstoreService {
       this.logger.warn({ err: error, upload: id }, 'could not delete upload data');
     }
   }
+}
 
-  private emit<P extends DomainEvent>(contract: EventContract<P>, payload: P): Promise<void> {
-    return publishCommitted(this.bus, this.logger, contract, payload);
-  }
+/** The event of a repository that a blob link created, if it did. */
+function repositoryEvents(linked: LinkedBlob, envelope: () => RepositoryEvent): OutboxEvent[] {
+  return linked.repositoryCreated ? [outboxEvent(RepositoryCreated, envelope())] : [];
 }
 
 function contiguousSize(chunks: readonly UploadChunk[]): number {

@@ -14,6 +14,8 @@ function pushed(repository: string): BlobPushedEvent {
     id: randomUUID(),
     occurredAt: new Date().toISOString(),
     requestId: null,
+    actor: null,
+    project: 'library',
     repository,
     digest,
     size: 1,
@@ -123,6 +125,72 @@ describe.each(transports)('bus over %s', (_name, open) => {
     await sut.client.broadcast(RepositoryChanged, { repository: 'x/y' });
     await eventually(() => heard.length === (sut.server === sut.client ? 2 : 2));
     expect(heard.sort()).toEqual(['client:x/y', 'server:x/y']);
+  });
+});
+
+describe('in-process bus publish', () => {
+  let sut: InProcessBus;
+
+  beforeEach(() => {
+    sut = new InProcessBus();
+  });
+
+  afterEach(async () => {
+    await sut.close();
+  });
+
+  it('resolves only once every durable subscription group has handled the event', async () => {
+    const handled: string[] = [];
+    let release!: () => void;
+    const slow = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await sut.subscribe(BlobPushed, { durable: 'fast' }, () => {
+      handled.push('fast');
+      return Promise.resolve();
+    });
+    await sut.subscribe(BlobPushed, { durable: 'slow' }, async () => {
+      await slow;
+      handled.push('slow');
+    });
+    let published = false;
+    const publishing = sut.publish(BlobPushed, pushed('a/b')).then(() => {
+      published = true;
+    });
+    await eventually(() => handled.includes('fast'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(published).toBe(false);
+    release();
+    await publishing;
+    expect(handled.sort()).toEqual(['fast', 'slow']);
+  });
+
+  it('resolves after a failing handler has succeeded on a retry', async () => {
+    const attempts: number[] = [];
+    await sut.subscribe(BlobPushed, { durable: 'flaky' }, (_event, info) => {
+      attempts.push(info.attempt);
+      return info.attempt < 3 ? Promise.reject(new Error('not yet')) : Promise.resolve();
+    });
+    await sut.publish(BlobPushed, pushed('a/b'));
+    expect(attempts).toEqual([1, 2, 3]);
+  });
+
+  it('resolves at once when nobody subscribes, and rejects pending publishes when it closes', async () => {
+    await expect(sut.publish(BlobPushed, pushed('a/b'))).resolves.toBeUndefined();
+    await sut.subscribe(BlobPushed, { durable: 'down' }, () => Promise.reject(new Error('down')));
+    const pending = sut.publish(BlobPushed, pushed('a/b'));
+    await new Promise((r) => setTimeout(r, 20));
+    await sut.close();
+    await expect(pending).rejects.toThrow('bus closed');
+    await expect(sut.publish(BlobPushed, pushed('a/b'))).rejects.toThrow('bus closed');
+  });
+
+  it('ends a publish that waits on a handler that never finishes when it closes', async () => {
+    await sut.subscribe(BlobPushed, { durable: 'hung' }, () => new Promise(() => undefined));
+    const pending = sut.publish(BlobPushed, pushed('a/b'));
+    await new Promise((r) => setTimeout(r, 20));
+    await sut.close();
+    await expect(pending).rejects.toThrow('bus closed');
   });
 });
 

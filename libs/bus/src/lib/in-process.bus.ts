@@ -13,18 +13,33 @@ const MAX_RETRY_DELAY_MS = 30_000;
 /**
  * The all-in-one bus: requests call the handler directly, events are handed to every durable
  * subscription group (one handler per group, as with JetStream) and retried with backoff until
- * the handler succeeds. Events live in memory only: an event published while the process dies is
- * lost, which the all-in-one accepts until the database-backed event log (issue 4) replaces it.
+ * the handler succeeds.
+ *
+ * `publish` resolves only once every group's handler has succeeded, so "accepted by the bus"
+ * means "handled by every consumer" (ADR 0006, decision 3): the event outbox marks a row published
+ * after that, and a crash before it replays the row on the next start. The bus itself keeps
+ * nothing; an event published with no subscription group is handled by nobody. `close` makes
+ * pending publishes reject.
  */
 export class InProcessBus extends Bus {
   private readonly handlers = new Map<string, Handler>();
   private readonly groups = new Map<string, Map<string, EventHandler>>();
   private readonly listeners = new Map<string, ((payload: unknown) => void)[]>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Retry pauses in progress, with how to end them when the bus closes. */
+  private readonly waiting = new Map<NodeJS.Timeout, (error: Error) => void>();
   private closed = false;
+  /** Rejects when the bus closes, so that a publish waiting on a hung handler ends too. */
+  private readonly closing: Promise<never>;
+  private readonly closedError = new Error('bus closed');
+  private signalClosing: (error: Error) => void = () => undefined;
 
   constructor(private readonly reportError: BusErrorReporter = () => undefined) {
     super();
+    this.closing = new Promise<never>((_resolve, reject) => {
+      this.signalClosing = reject;
+    });
+    // Observed here so that closing with nothing in flight is no unhandled rejection.
+    this.closing.catch(() => undefined);
   }
 
   async request<Req, Res>(contract: RpcContract<Req, Res>, payload: Req): Promise<Res> {
@@ -45,10 +60,10 @@ export class InProcessBus extends Bus {
     return Promise.resolve();
   }
 
-  publish<P extends DomainEvent>(contract: EventContract<P>, payload: P): Promise<void> {
-    for (const handler of this.groups.get(contract.subject)?.values() ?? [])
-      this.deliver(contract, handler, payload, 1);
-    return Promise.resolve();
+  async publish<P extends DomainEvent>(contract: EventContract<P>, payload: P): Promise<void> {
+    if (this.closed) throw this.closedError;
+    const handlers = [...(this.groups.get(contract.subject)?.values() ?? [])];
+    await Promise.all(handlers.map((handler) => this.deliver(contract, handler, payload)));
   }
 
   subscribe<P extends DomainEvent>(
@@ -79,26 +94,42 @@ export class InProcessBus extends Bus {
 
   close(): Promise<void> {
     this.closed = true;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    this.signalClosing(this.closedError);
+    for (const [timer, reject] of this.waiting) {
+      clearTimeout(timer);
+      reject(this.closedError);
+    }
+    this.waiting.clear();
     return Promise.resolve();
   }
 
-  private deliver(
+  /** Runs a group's handler until it succeeds, backing off between attempts; rejects on close. */
+  private async deliver(
     contract: EventContract<DomainEvent>,
     handler: EventHandler,
     payload: DomainEvent,
-    attempt: number,
-  ): void {
-    const delay = attempt === 1 ? 0 : Math.min(MAX_RETRY_DELAY_MS, 100 * 2 ** (attempt - 2));
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (this.closed) return;
-      handler(payload, { attempt }).catch((error: unknown) => {
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) await this.pause(Math.min(MAX_RETRY_DELAY_MS, 100 * 2 ** (attempt - 2)));
+      if (this.closed) throw this.closedError;
+      try {
+        await Promise.race([handler(payload, { attempt }), this.closing]);
+        return;
+      } catch (error) {
+        if (error === this.closedError) throw error;
         this.reportError(error, { subject: contract.subject });
-        this.deliver(contract, handler, payload, attempt + 1);
-      });
-    }, delay);
-    this.timers.add(timer);
+      }
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(timer);
+        resolve();
+      }, ms);
+      this.waiting.set(timer, reject);
+    });
   }
 }

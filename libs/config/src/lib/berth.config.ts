@@ -158,6 +158,37 @@ const schema = z.object({
       oidcTrust: z.array(oidcTrust).default([]),
     })
     .prefault({}),
+  webhooks: z
+    .object({
+      /**
+       * The registry's public base URL, for links in webhook payloads (`resource_url`, a
+       * CloudEvent's `source`); unset means `http://localhost:<http.port>`.
+       */
+      publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+      /**
+       * The key (32 bytes, base64) that encrypts webhook secrets and headers at rest. Unset: the
+       * all-in-one generates one into `<dataDir>/webhook-secret.key`; the distributed shape needs it.
+       */
+      secretKey: z
+        .string()
+        .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
+        .optional(),
+      /** How long a delivery is retried before it is marked failed, counted from its event. */
+      retryWindowSeconds: seconds.default(24 * 3600),
+      /** How long one attempt may take, connect to last byte read. */
+      timeoutSeconds: seconds.max(120).default(10),
+      /** How many deliveries (to different subscriptions) each webhooks instance sends at once. */
+      concurrency: seconds.max(1000).default(32),
+      /**
+       * Address ranges that targets may resolve to although they are loopback, link-local or
+       * cloud metadata addresses (refused by default), e.g. `10.0.0.0/8,127.0.0.1/32`.
+       */
+      allowedCidrs: z
+        .union([z.array(z.string()), z.string().transform((v) => v.split(',').map((c) => c.trim()))])
+        .transform((list) => list.filter((c) => c !== ''))
+        .default([]),
+    })
+    .prefault({}),
   cache: z
     .object({
       /** How many resolved manifest references each metadata instance keeps in memory. */
@@ -194,8 +225,12 @@ export interface BerthConfig {
       };
   readonly uploads: Parsed['uploads'];
   readonly cache: Parsed['cache'];
+  readonly webhooks: WebhooksConfig;
   readonly auth: AuthConfig;
 }
+
+/** The webhooks service's settings. */
+export type WebhooksConfig = Parsed['webhooks'];
 
 /** The token service's and the gateway's authentication settings. */
 export type AuthConfig = Parsed['auth'];
@@ -263,6 +298,12 @@ export const ENVIRONMENT_KEYS: Readonly<Record<string, readonly string[]>> = {
   BERTH_OIDC_USERNAME_CLAIM: ['auth', 'oidc', 'usernameClaim'],
   BERTH_OIDC_GROUPS_CLAIM: ['auth', 'oidc', 'groupsClaim'],
   BERTH_OIDC_AUTO_CREATE: ['auth', 'oidc', 'autoCreate'],
+  BERTH_PUBLIC_URL: ['webhooks', 'publicUrl'],
+  BERTH_WEBHOOK_SECRET_KEY: ['webhooks', 'secretKey'],
+  BERTH_WEBHOOK_RETRY_WINDOW_SECONDS: ['webhooks', 'retryWindowSeconds'],
+  BERTH_WEBHOOK_TIMEOUT_SECONDS: ['webhooks', 'timeoutSeconds'],
+  BERTH_WEBHOOK_CONCURRENCY: ['webhooks', 'concurrency'],
+  BERTH_WEBHOOK_ALLOWED_CIDRS: ['webhooks', 'allowedCidrs'],
 };
 
 const SECRET_KEYS = new Set([
@@ -347,6 +388,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
           },
     uploads: config.uploads,
     cache: config.cache,
+    webhooks: config.webhooks,
     auth: config.auth,
   };
 }

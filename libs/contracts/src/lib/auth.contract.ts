@@ -51,6 +51,41 @@ export const VisibleProjects = rpc(
   z.object({ all: z.boolean(), projects: z.array(z.string()) }),
 );
 
+/**
+ * Who calls another service's part of the management API (e.g. `/api/v1/projects/{p}/webhooks`),
+ * and what it may do in a project: auth checks the request's `Authorization` header exactly as
+ * for its own API (Basic, or a bearer token; rate limited and audited) and answers whether the
+ * caller may see the project and whether it holds `right` there. A refusal of the credentials is
+ * an answer with the HTTP status and headers to send.
+ */
+export const AuthorizeProjectCaller = rpc(
+  'berth.rpc.auth.project-caller.v1',
+  z.object({
+    authorization: z.string().max(16_384).nullable(),
+    project: z.string().max(256),
+    right: z.enum(['project', 'members', 'robots', 'policies']),
+    sourceAddress: z.string().nullable(),
+    requestId: z.string().nullable(),
+  }),
+  z.discriminatedUnion('ok', [
+    z.object({
+      ok: z.literal(true),
+      /** The caller's subject; empty for anonymous. */
+      subject: z.string(),
+      /** The project exists and the caller may see it. */
+      visible: z.boolean(),
+      /** The caller holds the right in the project. */
+      allowed: z.boolean(),
+    }),
+    z.object({
+      ok: z.literal(false),
+      status: z.number().int(),
+      detail: z.string(),
+      headers: z.record(z.string(), z.string()),
+    }),
+  ]),
+);
+
 /** The token service's signing keys changed: gateways fetch them again. */
 export const SigningKeysChanged = broadcast('berth.cast.auth.keys-changed.v1', z.object({}));
 

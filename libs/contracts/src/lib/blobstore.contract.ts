@@ -4,6 +4,8 @@ import { broadcast, rpc } from './contract';
 const digest = z.string().regex(/^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/);
 const repository = z.string().min(1).max(255);
 const uploadId = z.uuid();
+/** The token subject of the caller, for the events a change causes; null if anonymous or auth is off. */
+const actor = z.string().nullable();
 
 /** The state of an upload session, kept in the database so any gateway replica can continue it. */
 export const uploadSession = z.object({
@@ -25,14 +27,14 @@ export const StatBlob = rpc(
 /** Unlinks a blob from a repository (`BLOB_UNKNOWN` if it was not linked). */
 export const DeleteBlob = rpc(
   'berth.rpc.blobstore.blob.delete.v1',
-  z.object({ repository, digest, requestId: z.string().nullable() }),
+  z.object({ repository, digest, requestId: z.string().nullable(), actor }),
   z.object({ deleted: z.literal(true) }),
 );
 
 /** Links a blob of repository `from` into `repository`; `mounted: false` when `from` lacks it. */
 export const MountBlob = rpc(
   'berth.rpc.blobstore.blob.mount.v1',
-  z.object({ repository, from: repository, digest, requestId: z.string().nullable() }),
+  z.object({ repository, from: repository, digest, requestId: z.string().nullable(), actor }),
   z.object({ mounted: z.boolean(), size: z.number().int().nonnegative().nullable() }),
 );
 
@@ -81,6 +83,7 @@ export const CompleteUpload = rpc(
     digest,
     computedDigest: digest.nullable(),
     requestId: z.string().nullable(),
+    actor,
   }),
   z.object({ digest, size: z.number().int().nonnegative() }),
   // Re-hashing a large upload that arrived through several gateways reads every byte back.

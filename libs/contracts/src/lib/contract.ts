@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { projectOf } from '@berth/auth-core';
 import type { z } from 'zod';
 
 /**
@@ -70,10 +71,30 @@ export function broadcast<P>(subject: string, payload: z.ZodType<P>): BroadcastC
   return { subject, payload };
 }
 
+/** The fields every event about a repository carries (see {@link eventEnvelope}). */
+export interface RepositoryEvent extends DomainEvent {
+  /**
+   * Who caused it: the token subject of the caller (a username, `robot$name`, `oidc$name`), or
+   * null for an anonymous caller or when auth is off.
+   */
+  readonly actor: string | null;
+  /** The repository's project: its first path segment, or `library` for a one-segment name. */
+  readonly project: string;
+  readonly repository: string;
+}
+
 /** The common fields of a new event about a repository, stamped now with a fresh id. */
 export function eventEnvelope(
   repository: string,
   requestId: string | null,
-): DomainEvent & { readonly repository: string } {
-  return { id: randomUUID(), occurredAt: new Date().toISOString(), requestId, repository };
+  actor: string | null,
+): RepositoryEvent {
+  return {
+    id: randomUUID(),
+    occurredAt: new Date().toISOString(),
+    requestId,
+    actor,
+    project: projectOf(repository),
+    repository,
+  };
 }

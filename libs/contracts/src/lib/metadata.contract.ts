@@ -3,6 +3,8 @@ import { broadcast, rpc } from './contract';
 
 const digest = z.string().regex(/^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/);
 const repository = z.string().min(1).max(255);
+/** The token subject of the caller, for the events a change causes; null if anonymous or auth is off. */
+const actor = z.string().nullable();
 
 /** What the gateway needs to serve a manifest. */
 export const manifestInfo = z.object({
@@ -25,7 +27,7 @@ const descriptorRef = z.object({ digest, mediaType: z.string(), size: z.number()
 /**
  * Records a manifest whose bytes the gateway has already stored by digest, and points tags at it.
  * Fails with `MANIFEST_BLOB_UNKNOWN` when a referenced blob or child manifest is not in the
- * repository. The push event is emitted here, when the record commits.
+ * repository. The push events are written here, in the transaction that records it.
  */
 export const PutManifest = rpc(
   'berth.rpc.metadata.manifest.put.v1',
@@ -41,6 +43,7 @@ export const PutManifest = rpc(
     subjectDigest: digest.nullable(),
     annotations: z.record(z.string(), z.string()).nullable(),
     requestId: z.string().nullable(),
+    actor,
   }),
   z.object({ created: z.boolean() }),
 );
@@ -51,7 +54,7 @@ export const PutManifest = rpc(
  */
 export const DeleteManifest = rpc(
   'berth.rpc.metadata.manifest.delete.v1',
-  z.object({ repository, reference: z.string(), requestId: z.string().nullable() }),
+  z.object({ repository, reference: z.string(), requestId: z.string().nullable(), actor }),
   z.object({ deleted: z.literal(true) }),
 );
 

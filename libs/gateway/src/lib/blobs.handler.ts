@@ -7,6 +7,7 @@ import { OciError, parseDigest, parseRangeHeader, type RepositoryName } from '@b
 import { CONFIG, STORAGE } from '@berth/server';
 import { BlobLayout, PathNotFoundError, type StorageDriver } from '@berth/storage';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryAuth } from './auth/registry-auth';
 import { header, requestId, sendEmpty } from './http';
 
 /** Blob reads and deletes: `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`. */
@@ -16,6 +17,7 @@ export class BlobsHandler {
     private readonly bus: Bus,
     @Inject(STORAGE) private readonly storage: StorageDriver,
     @Inject(CONFIG) private readonly config: BerthConfig,
+    private readonly auth: RegistryAuth,
   ) {}
 
   /**
@@ -94,7 +96,12 @@ export class BlobsHandler {
     rawDigest: string,
   ): Promise<void> {
     const digest = parseDigest(rawDigest);
-    await this.bus.request(DeleteBlob, { repository: name, digest, requestId: requestId(request) });
+    await this.bus.request(DeleteBlob, {
+      repository: name,
+      digest,
+      requestId: requestId(request),
+      actor: this.auth.actorOf(request),
+    });
     reply.header('docker-content-digest', digest);
     await sendEmpty(reply, 202);
   }

@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
+import { Bus } from '@berth/bus';
 import type { BerthConfig } from '@berth/config';
-import { CONFIG } from '@berth/server';
+import { CONFIG, LOGGER } from '@berth/server';
+import type { Logger } from 'pino';
 import { RegistryAuth } from './auth/registry-auth';
 import { BlobsHandler } from './blobs.handler';
 import { DistributionController } from './distribution.controller';
@@ -8,6 +10,7 @@ import { ListingsHandler } from './listings.handler';
 import { ManifestBodies } from './manifest-bodies';
 import { ManifestsHandler } from './manifests.handler';
 import { OciErrorFilter } from './oci-error.filter';
+import { PullRecorder } from './pull-recorder';
 import { UploadHashes } from './upload-hashes';
 import { UploadsHandler } from './uploads.handler';
 
@@ -22,6 +25,11 @@ import { UploadsHandler } from './uploads.handler';
     OciErrorFilter,
     RegistryAuth,
     { provide: UploadHashes, useFactory: () => new UploadHashes() },
+    {
+      provide: PullRecorder,
+      inject: [Bus, LOGGER],
+      useFactory: (bus: Bus, logger: Logger) => new PullRecorder(bus, logger.child({ module: 'gateway' })),
+    },
     {
       provide: ManifestBodies,
       inject: [CONFIG],

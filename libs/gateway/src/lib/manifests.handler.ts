@@ -15,8 +15,10 @@ import {
 import { STORAGE } from '@berth/server';
 import { BlobLayout, PathNotFoundError, objectExists, type StorageDriver } from '@berth/storage';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryAuth } from './auth/registry-auth';
 import { header, queryParams, requestId, sendEmpty } from './http';
 import { ManifestBodies } from './manifest-bodies';
+import { PullRecorder } from './pull-recorder';
 
 /** Manifests: `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`. */
 @Injectable()
@@ -25,16 +27,21 @@ export class ManifestsHandler {
     private readonly bus: Bus,
     @Inject(STORAGE) private readonly storage: StorageDriver,
     private readonly bodies: ManifestBodies,
+    private readonly auth: RegistryAuth,
+    private readonly pulls: PullRecorder,
   ) {}
 
-  /** Serves a manifest byte for byte, with the media type it was pushed with. */
+  /**
+   * Serves a manifest byte for byte, with the media type it was pushed with. A `GET` that sends
+   * the manifest counts as a pull (recorded in memory, published later: see {@link PullRecorder}).
+   */
   async get(
     request: FastifyRequest,
     reply: FastifyReply,
     name: RepositoryName,
     reference: string,
   ): Promise<void> {
-    parseReference(reference);
+    const parsed = parseReference(reference);
     const info = await this.bus.request(ResolveManifest, { repository: name, reference });
     const etag = `"${info.digest}"`;
     reply
@@ -51,6 +58,15 @@ export class ManifestsHandler {
       return;
     }
     await reply.code(200).send(await this.body(info.digest));
+    this.pulls.record({
+      repository: name,
+      digest: info.digest,
+      mediaType: info.mediaType,
+      size: info.size,
+      tag: parsed.kind === 'tag' ? parsed.tag : null,
+      actor: this.auth.actorOf(request),
+      requestId: requestId(request),
+    });
   }
 
   /**
@@ -102,6 +118,7 @@ export class ManifestsHandler {
       subjectDigest: manifest.subject?.digest ?? null,
       annotations: manifest.annotations,
       requestId: requestId(request),
+      actor: this.auth.actorOf(request),
     });
     reply.header('location', `/v2/${name}/manifests/${digest}`).header('docker-content-digest', digest);
     if (manifest.subject) reply.header('oci-subject', manifest.subject.digest);
@@ -116,7 +133,12 @@ export class ManifestsHandler {
     reference: string,
   ): Promise<void> {
     parseReference(reference);
-    await this.bus.request(DeleteManifest, { repository: name, reference, requestId: requestId(request) });
+    await this.bus.request(DeleteManifest, {
+      repository: name,
+      reference,
+      requestId: requestId(request),
+      actor: this.auth.actorOf(request),
+    });
     await sendEmpty(reply, 202);
   }
 

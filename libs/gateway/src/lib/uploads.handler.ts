@@ -62,6 +62,7 @@ export class UploadsHandler {
             from: source,
             digest,
             requestId: requestId(request),
+            actor: this.auth.actorOf(request),
           })
         : { mounted: false };
       if (mounted.mounted) {
@@ -143,6 +144,7 @@ export class UploadsHandler {
       digest,
       computedDigest,
       requestId: requestId(request),
+      actor: this.auth.actorOf(request),
     });
     await this.created(reply, session.repository, digest);
   }

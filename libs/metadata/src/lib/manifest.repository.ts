@@ -1,6 +1,7 @@
 import type { ManifestInfo, ReferrerDescriptor } from '@berth/contracts';
 import { Prisma, type PrismaClient } from '@berth/db';
 import { OciError } from '@berth/oci';
+import type { EventsOf, Outbox } from '@berth/outbox';
 
 type Tx = Prisma.TransactionClient;
 
@@ -18,6 +19,19 @@ export interface NewManifest {
   readonly tags: readonly string[];
 }
 
+/** What recording a manifest changed, for the events that report it. */
+export interface SavedManifest {
+  /** Whether the manifest was new in the repository. */
+  readonly created: boolean;
+  /** Whether the repository itself was created by this push. */
+  readonly repositoryCreated: boolean;
+  /**
+   * The tags this push created or moved to the manifest, with the manifest each pointed at before
+   * (null for a new tag); tags that already pointed at it are not listed.
+   */
+  readonly taggedFrom: readonly { readonly tag: string; readonly previousDigest: string | null }[];
+}
+
 /** One page of names. */
 export interface NamePage {
   readonly names: string[];
@@ -33,10 +47,14 @@ interface ManifestRow {
 
 /**
  * Manifests, tags and repositories in PostgreSQL. Every query is scoped by repository name; the
- * name-to-id join happens inside the query, so a request costs one round trip.
+ * name-to-id join happens inside the query, so a request costs one round trip. Every change writes
+ * the events that report it to the outbox in its own transaction.
  */
 export class ManifestRepository {
-  constructor(private readonly db: PrismaClient) {}
+  constructor(
+    private readonly db: PrismaClient,
+    private readonly outbox: Outbox,
+  ) {}
 
   /** Finds a manifest by digest in a repository. */
   async findByDigest(repository: string, digest: string): Promise<ManifestInfo | null> {
@@ -59,13 +77,16 @@ export class ManifestRepository {
   }
 
   /**
-   * Records a manifest and points its tags at it, in one transaction. Throws
-   * `MANIFEST_BLOB_UNKNOWN` naming what is missing from the repository. Returns whether the
-   * manifest was new in the repository.
+   * Records a manifest and points its tags at it, in one transaction with the events `eventsOf`
+   * builds from the outcome. Throws `MANIFEST_BLOB_UNKNOWN` naming what is missing from the
+   * repository (and then nothing is stored, events included).
    */
-  async save(manifest: NewManifest): Promise<boolean> {
-    return this.db.$transaction(async (tx) => {
-      const repositoryId = await upsertRepository(tx, manifest.repository);
+  async save(manifest: NewManifest, eventsOf: EventsOf<SavedManifest>): Promise<SavedManifest> {
+    const saved = await this.db.$transaction(async (tx) => {
+      const { id: repositoryId, created: repositoryCreated } = await upsertRepository(
+        tx,
+        manifest.repository,
+      );
       await assertPresent(tx, repositoryId, manifest);
       const inserted = await tx.$queryRaw<{ id: bigint }[]>`
         INSERT INTO manifest (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations)
@@ -93,28 +114,61 @@ export class ManifestRepository {
             ON CONFLICT DO NOTHING`;
         }
       }
+      let taggedFrom: SavedManifest['taggedFrom'] = [];
       if (manifest.tags.length > 0) {
+        const tags = [...new Set(manifest.tags)];
+        // The upsert of the repository row above locks it until commit, so concurrent pushes to
+        // this repository cannot move these tags between this read and the write below.
+        const before = await tx.$queryRaw<{ name: string; manifest_id: bigint; digest: string }[]>`
+          SELECT t.name, t.manifest_id, m.digest FROM tag t JOIN manifest m ON m.id = t.manifest_id
+          WHERE t.repository_id = ${repositoryId} AND t.name = ANY(${tags}::text[])`;
+        const previous = new Map(before.map((row) => [row.name, row]));
+        taggedFrom = tags.flatMap((tag): SavedManifest['taggedFrom'] => {
+          const was = previous.get(tag);
+          if (was === undefined) return [{ tag, previousDigest: null }];
+          return was.manifest_id === manifestId ? [] : [{ tag, previousDigest: was.digest }];
+        });
         await tx.$executeRaw`
           INSERT INTO tag (repository_id, name, manifest_id, updated_at)
-          SELECT ${repositoryId}, t, ${manifestId}, now() FROM unnest(${[...manifest.tags]}::text[]) AS x(t)
+          SELECT ${repositoryId}, t, ${manifestId}, now() FROM unnest(${tags}::text[]) AS x(t)
           ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = EXCLUDED.manifest_id, updated_at = now()`;
       }
-      return created;
+      const outcome: SavedManifest = { created, repositoryCreated, taggedFrom };
+      await this.outbox.write(tx, eventsOf(outcome));
+      return outcome;
     });
+    this.outbox.committed();
+    return saved;
   }
 
-  /** Deletes a tag; returns the digest it pointed at, or null if there was no such tag. */
-  async deleteTag(repository: string, tag: string): Promise<string | null> {
-    const rows = await this.db.$queryRaw<{ digest: string }[]>`
-      DELETE FROM tag t USING repository r, manifest m
-      WHERE r.id = t.repository_id AND m.id = t.manifest_id AND r.name = ${repository} AND t.name = ${tag}
-      RETURNING m.digest`;
-    return rows[0]?.digest ?? null;
+  /**
+   * Deletes a tag, in one transaction with the events `eventsOf` builds from the digest it
+   * pointed at. Returns that digest, or null (and writes nothing) if there was no such tag.
+   */
+  async deleteTag(repository: string, tag: string, eventsOf: EventsOf<string>): Promise<string | null> {
+    const digest = await this.db.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<{ digest: string }[]>`
+        DELETE FROM tag t USING repository r, manifest m
+        WHERE r.id = t.repository_id AND m.id = t.manifest_id AND r.name = ${repository} AND t.name = ${tag}
+        RETURNING m.digest`;
+      const deleted = rows[0]?.digest ?? null;
+      if (deleted !== null) await this.outbox.write(tx, eventsOf(deleted));
+      return deleted;
+    });
+    if (digest !== null) this.outbox.committed();
+    return digest;
   }
 
-  /** Deletes a manifest with its tags; returns the tags, or null if there was no such manifest. */
-  async deleteManifest(repository: string, digest: string): Promise<string[] | null> {
-    return this.db.$transaction(async (tx) => {
+  /**
+   * Deletes a manifest with its tags, in one transaction with the events `eventsOf` builds from
+   * those tags. Returns the tags, or null (and writes nothing) if there was no such manifest.
+   */
+  async deleteManifest(
+    repository: string,
+    digest: string,
+    eventsOf: EventsOf<readonly string[]>,
+  ): Promise<string[] | null> {
+    const tags = await this.db.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<{ id: bigint }[]>`
         SELECT m.id FROM manifest m JOIN repository r ON r.id = m.repository_id
         WHERE r.name = ${repository} AND m.digest = ${digest}
@@ -122,10 +176,15 @@ export class ManifestRepository {
       const id = rows[0]?.id;
       if (id === undefined) return null;
       // Tags cascade with the manifest; the event still wants their names.
-      const tags = await tx.$queryRaw<{ name: string }[]>`SELECT name FROM tag WHERE manifest_id = ${id}`;
+      const names = (
+        await tx.$queryRaw<{ name: string }[]>`SELECT name FROM tag WHERE manifest_id = ${id} ORDER BY name`
+      ).map((tag) => tag.name);
       await tx.$executeRaw`DELETE FROM manifest WHERE id = ${id}`;
-      return tags.map((tag) => tag.name);
+      await this.outbox.write(tx, eventsOf(names));
+      return names;
     });
+    if (tags !== null) this.outbox.committed();
+    return tags;
   }
 
   /** A page of a repository's tags in byte order, or null if the repository is unknown. */
@@ -217,15 +276,20 @@ export class ManifestRepository {
   }
 }
 
-/** Creates the repository row if needed and returns its id (safe under concurrent pushes). */
-export async function upsertRepository(tx: Tx, name: string): Promise<number> {
-  const rows = await tx.$queryRaw<{ id: number }[]>`
+/**
+ * Creates the repository row if needed and returns its id, and whether this call created it
+ * (safe under concurrent pushes: exactly one of them creates it). The row stays locked until the
+ * transaction ends, which serialises the changes of one repository.
+ */
+export async function upsertRepository(tx: Tx, name: string): Promise<{ id: number; created: boolean }> {
+  // `xmax = 0` tells a freshly inserted row from one that the conflict clause updated.
+  const rows = await tx.$queryRaw<{ id: number; created: boolean }[]>`
     INSERT INTO repository (name) VALUES (${name})
     ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
-    RETURNING id`;
-  const id = rows[0]?.id;
-  if (id === undefined) throw new OciError('UNKNOWN', 'repository upsert returned nothing');
-  return id;
+    RETURNING id, (xmax = 0) AS created`;
+  const row = rows[0];
+  if (row === undefined) throw new OciError('UNKNOWN', 'repository upsert returned nothing');
+  return row;
 }
 
 async function assertPresent(tx: Tx, repositoryId: number, manifest: NewManifest): Promise<void> {

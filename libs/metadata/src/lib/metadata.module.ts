@@ -1,4 +1,10 @@
-import { Inject, Module, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Module,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { Bus } from '@berth/bus';
 import type { BerthConfig } from '@berth/config';
 import {
@@ -11,6 +17,7 @@ import {
   ResolveManifest,
 } from '@berth/contracts';
 import type { Database } from '@berth/db';
+import { Outbox, OutboxRelay } from '@berth/outbox';
 import { CONFIG, DATABASE, LOGGER, Readiness } from '@berth/server';
 import type { Logger } from 'pino';
 import { ManifestCache } from './manifest.cache';
@@ -19,29 +26,45 @@ import { MetadataService } from './metadata.service';
 
 /**
  * The metadata service as a module: it answers the metadata subjects on the bus, whichever shape
- * the process has (NATS in its own Deployment, in-process in the all-in-one).
+ * the process has (NATS in its own Deployment, in-process in the all-in-one), and relays the
+ * events its changes write to the outbox.
  */
 @Module({
   providers: [
     {
+      provide: OutboxRelay,
+      inject: [DATABASE, Bus, LOGGER],
+      useFactory: (database: Database, bus: Bus, logger: Logger) =>
+        new OutboxRelay(
+          database.client,
+          bus,
+          logger.child({ module: 'metadata', component: 'outbox-relay' }),
+        ),
+    },
+    {
       provide: MetadataService,
-      inject: [DATABASE, CONFIG, Bus, LOGGER],
-      useFactory: (database: Database, config: BerthConfig, bus: Bus, logger: Logger) =>
+      inject: [DATABASE, CONFIG, Bus, OutboxRelay],
+      useFactory: (database: Database, config: BerthConfig, bus: Bus, relay: OutboxRelay) =>
         new MetadataService(
-          new ManifestRepository(database.client),
+          new ManifestRepository(
+            database.client,
+            new Outbox(() => {
+              relay.nudge();
+            }),
+          ),
           new ManifestCache(config.cache.manifestEntries),
           bus,
-          logger.child({ module: 'metadata' }),
         ),
     },
   ],
   exports: [MetadataService],
 })
-export class MetadataModule implements OnModuleInit {
+export class MetadataModule implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly service: MetadataService,
     private readonly bus: Bus,
     private readonly readiness: Readiness,
+    private readonly relay: OutboxRelay,
     @Inject(DATABASE) private readonly database: Database,
   ) {}
 
@@ -59,5 +82,17 @@ export class MetadataModule implements OnModuleInit {
     this.readiness.add('database', async () => {
       await this.database.client.$queryRaw`SELECT 1`;
     });
+  }
+
+  /**
+   * The relay starts once every module has subscribed to the bus: the in-process bus hands an
+   * event only to the subscribers it has when the event is published.
+   */
+  onApplicationBootstrap(): void {
+    this.relay.start();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.relay.stop();
   }
 }

@@ -1,13 +1,13 @@
-import { publishCommitted, type Bus } from '@berth/bus';
+import type { Bus } from '@berth/bus';
 import {
   ManifestDeleted,
   ManifestPushed,
   RepositoryChanged,
+  RepositoryCreated,
+  TagCreated,
   TagDeleted,
   eventEnvelope,
   type DeleteManifest,
-  type DomainEvent,
-  type EventContract,
   type ListReferrers,
   type ListRepositories,
   type ListTags,
@@ -18,7 +18,7 @@ import {
   type ResponseOf,
 } from '@berth/contracts';
 import { OciError, parseReference, parseRepositoryName, parseTag } from '@berth/oci';
-import type { Logger } from 'pino';
+import { outboxEvent, type OutboxEvent } from '@berth/outbox';
 import type { ManifestCache } from './manifest.cache';
 import type { ManifestRepository } from './manifest.repository';
 
@@ -39,14 +39,14 @@ function firstAfter(sorted: readonly string[], last: string): number {
 
 /**
  * The metadata service's use cases: resolve, record and delete manifests; list tags, repositories
- * and referrers. Push and delete events are emitted here, right after the change commits.
+ * and referrers. The events of a push or delete are decided here and written to the outbox in the
+ * transaction of the change (see {@link ManifestRepository}).
  */
 export class MetadataService {
   constructor(
     private readonly manifests: ManifestRepository,
     private readonly cache: ManifestCache,
     private readonly bus: Bus,
-    private readonly logger: Logger,
   ) {}
 
   /** Resolves a tag or digest; `MANIFEST_UNKNOWN` if the repository has no such manifest. */
@@ -68,51 +68,66 @@ export class MetadataService {
   async put(request: RequestOf<typeof PutManifest>): Promise<ResponseOf<typeof PutManifest>> {
     const repository = parseRepositoryName(request.repository);
     const tags = request.tags.map(parseTag);
-    const created = await this.manifests.save({
-      repository,
-      digest: request.digest,
-      mediaType: request.mediaType,
-      size: request.size,
-      artifactType: request.artifactType,
-      subjectDigest: request.subjectDigest,
-      annotations: request.annotations,
-      blobDigests: request.blobs.map((blob) => blob.digest),
-      manifestDigests: request.manifests.map((manifest) => manifest.digest),
-      tags,
-    });
+    const { digest, mediaType, size, requestId, actor } = request;
+    const envelope = () => eventEnvelope(repository, requestId, actor);
+    const saved = await this.manifests.save(
+      {
+        repository,
+        digest,
+        mediaType,
+        size,
+        artifactType: request.artifactType,
+        subjectDigest: request.subjectDigest,
+        annotations: request.annotations,
+        blobDigests: request.blobs.map((blob) => blob.digest),
+        manifestDigests: request.manifests.map((manifest) => manifest.digest),
+        tags,
+      },
+      (outcome) => {
+        const events: OutboxEvent[] = [];
+        if (outcome.repositoryCreated) events.push(outboxEvent(RepositoryCreated, envelope()));
+        events.push(
+          outboxEvent(ManifestPushed, {
+            ...envelope(),
+            digest,
+            mediaType,
+            size,
+            artifactType: request.artifactType,
+            tags,
+          }),
+        );
+        for (const { tag, previousDigest } of outcome.taggedFrom) {
+          events.push(outboxEvent(TagCreated, { ...envelope(), tag, digest, mediaType, previousDigest }));
+        }
+        return events;
+      },
+    );
     await this.changed(repository);
-    await this.emit(ManifestPushed, {
-      ...eventEnvelope(repository, request.requestId),
-      digest: request.digest,
-      mediaType: request.mediaType,
-      size: request.size,
-      artifactType: request.artifactType,
-      tags,
-    });
-    return { created };
+    return { created: saved.created };
   }
 
   /** Deletes a tag, or a manifest and its tags; `MANIFEST_UNKNOWN` if there is nothing to delete. */
   async delete(request: RequestOf<typeof DeleteManifest>): Promise<ResponseOf<typeof DeleteManifest>> {
-    const { repository, requestId } = request;
+    const { repository, requestId, actor } = request;
     const reference = parseReference(request.reference);
     if (reference.kind === 'tag') {
-      const digest = await this.manifests.deleteTag(repository, reference.tag);
-      if (digest === null)
-        throw new OciError('MANIFEST_UNKNOWN', `tag unknown: ${repository}:${reference.tag}`);
-      await this.changed(repository);
-      await this.emit(TagDeleted, { ...eventEnvelope(repository, requestId), tag: reference.tag, digest });
+      const { tag } = reference;
+      const digest = await this.manifests.deleteTag(repository, tag, (deleted) => [
+        outboxEvent(TagDeleted, { ...eventEnvelope(repository, requestId, actor), tag, digest: deleted }),
+      ]);
+      if (digest === null) throw new OciError('MANIFEST_UNKNOWN', `tag unknown: ${repository}:${tag}`);
     } else {
-      const tags = await this.manifests.deleteManifest(repository, reference.digest);
-      if (tags === null)
-        throw new OciError('MANIFEST_UNKNOWN', `manifest unknown: ${repository}@${reference.digest}`);
-      await this.changed(repository);
-      await this.emit(ManifestDeleted, {
-        ...eventEnvelope(repository, requestId),
-        digest: reference.digest,
-        tags,
-      });
+      const { digest } = reference;
+      const tags = await this.manifests.deleteManifest(repository, digest, (deletedTags) => [
+        outboxEvent(ManifestDeleted, {
+          ...eventEnvelope(repository, requestId, actor),
+          digest,
+          tags: [...deletedTags],
+        }),
+      ]);
+      if (tags === null) throw new OciError('MANIFEST_UNKNOWN', `manifest unknown: ${repository}@${digest}`);
     }
+    await this.changed(repository);
     return { deleted: true };
   }
 
@@ -166,9 +181,5 @@ export class MetadataService {
   private async changed(repository: string): Promise<void> {
     this.cache.invalidate(repository);
     await this.bus.broadcast(RepositoryChanged, { repository });
-  }
-
-  private emit<P extends DomainEvent>(contract: EventContract<P>, payload: P): Promise<void> {
-    return publishCommitted(this.bus, this.logger, contract, payload);
   }
 }

@@ -28,6 +28,8 @@ export interface RunningBerth {
   readonly url: string;
   /** Base URL of the token service and management API (`/token`, `/api/v1`). */
   readonly authUrl: string;
+  /** Base URL of the webhooks API (`/api/v1/projects/{project}/webhooks`). */
+  readonly webhooksUrl: string;
   /** The system admin the first start created. */
   readonly admin: { readonly username: string; readonly password: string };
   /** `host:port` of the (first) gateway, as registry clients want it. */
@@ -38,6 +40,13 @@ export interface RunningBerth {
   pids(): number[];
   /** Stops gateway replica `index` and starts it again on the same port. */
   restartGateway(index: number): Promise<void>;
+  /**
+   * Kills a process of the distributed shape by name (`webhooks`, `metadata`, …) with SIGKILL,
+   * as a crash would; the all-in-one has one process, `registry`.
+   */
+  kill(name: string): Promise<void>;
+  /** Starts a process that was killed again, on the same port and with the same settings. */
+  start(name: string): Promise<void>;
   /** Stops every process and removes everything it stored. */
   stop(): Promise<void>;
 }
@@ -96,12 +105,16 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
         BERTH_NATS_URL: services.natsUrl,
         BERTH_NATS_NAMESPACE: namespace,
         BERTH_DATABASE_URL: database.url,
+        // Every webhooks instance must seal and open secrets with the same key.
+        BERTH_WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'),
+        ...options.env,
       };
       const authPort = await getFreePort();
       for (const [name, entry, port] of [
         ['metadata', 'apps/metadata/src/main.ts', await getFreePort()],
         ['blobstore', 'apps/blobstore/src/main.ts', await getFreePort()],
         ['auth', 'apps/auth/src/main.ts', authPort],
+        ['webhooks', 'apps/webhooks/src/main.ts', await getFreePort()],
       ] as const) {
         children.push(child(name, entry, { ...shared, BERTH_HTTP_PORT: String(port) }, port, '/readyz'));
       }
@@ -130,9 +143,11 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
   const gatewayUrls = gateways.map(baseUrl);
   const url = gatewayUrls[0] ?? '';
   const auth = children.find((c) => c.name === 'auth');
+  const webhooks = children.find((c) => c.name === 'webhooks');
   return {
     url,
     authUrl: auth ? baseUrl(auth) : url,
+    webhooksUrl: webhooks ? baseUrl(webhooks) : url,
     admin: { username: 'admin', password: adminPassword },
     host: url.replace(/^http:\/\//, ''),
     gatewayUrls,
@@ -143,8 +158,27 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
       await terminate(gateway);
       await launch(gateway, dir);
     },
+    kill: async (name) => {
+      const target = named(children, name);
+      const proc = target.process;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise<void>((done) =>
+        proc.once('exit', () => {
+          done();
+        }),
+      );
+      proc.kill('SIGKILL');
+      await exited;
+    },
+    start: (name) => launch(named(children, name), dir),
     stop: () => stopAll(children, cleanups),
   };
+}
+
+function named(children: readonly Child[], name: string): Child {
+  const found = children.find((c) => c.name === name);
+  if (!found) throw new Error(`no process "${name}" (there are: ${children.map((c) => c.name).join(', ')})`);
+  return found;
 }
 
 /**

@@ -31,6 +31,15 @@ const schema = z.object({
     .string()
     .regex(/^[^:]+:.+$/, 'expected username:password')
     .optional(),
+  /**
+   * `1` skips issue 4's comparison: push throughput with three webhook subscriptions against none,
+   * and delivery latency, on a Berth the bench starts for it.
+   */
+  BENCH_SKIP_WEBHOOKS: flag,
+  /** Images (config, one small layer, manifest by tag) per timed webhook run; each condition runs twice. */
+  BENCH_WEBHOOK_IMAGES: positiveInt.default(100),
+  /** Images pushed at once in the webhook runs, as a CI fleet pushing small images does. */
+  BENCH_WEBHOOK_CONCURRENCY: positiveInt.default(8),
   BENCH_REQUEST_IDLE_TIMEOUT_S: positiveInt.default(60),
   BENCH_CONCURRENCY: positiveInt.default(32),
   BENCH_MONOLITHIC_MIB: positiveInt.default(64),
@@ -75,11 +84,20 @@ export type AuthTargetSource =
     }
   | { readonly kind: 'skip'; readonly reason: string };
 
+/**
+ * Whether and how the bench compares push throughput with three webhook subscriptions against
+ * none (issue 4): on a Berth it starts for the purpose, or not at all, for the reason given.
+ */
+export type WebhookBenchSource =
+  | { readonly kind: 'spawn'; readonly images: number; readonly concurrency: number }
+  | { readonly kind: 'skip'; readonly reason: string };
+
 /** The bench's whole configuration, validated once at start. */
 export interface BenchConfig {
   readonly berth: Exclude<TargetSource, { kind: 'skip' }>;
   readonly berthAuth: AuthTargetSource;
   readonly distribution: TargetSource;
+  readonly webhooks: WebhookBenchSource;
   /** A request whose connection is silent this long fails (the registry hung). */
   readonly requestIdleTimeoutMs: number;
   /** In-flight requests for the request-storm scenarios (manifests, blob HEADs, tags). */
@@ -143,6 +161,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
       : e.BENCH_DISTRIBUTION_URL === undefined
         ? { kind: 'spawn' }
         : { kind: 'external', url: e.BENCH_DISTRIBUTION_URL, pid: e.BENCH_DISTRIBUTION_PID ?? null },
+    webhooks: webhookBenchSource(e),
     requestIdleTimeoutMs: e.BENCH_REQUEST_IDLE_TIMEOUT_S * 1000,
     concurrency: e.BENCH_CONCURRENCY,
     monolithic: { blobBytes: e.BENCH_MONOLITHIC_MIB * MIB, count: e.BENCH_MONOLITHIC_COUNT },
@@ -184,6 +203,23 @@ function authTargetSource(e: z.infer<typeof schema>): AuthTargetSource {
     return { kind: 'skip', reason: 'BENCH_BERTH_URL is set but BENCH_BERTH_AUTH_URL is not' };
   }
   return { kind: 'spawn' };
+}
+
+/**
+ * The webhook comparison needs a Berth whose settings the bench controls (its loopback receiver
+ * must be an allowed target), so it runs only beside a spawned Berth, never against an external one.
+ */
+function webhookBenchSource(e: z.infer<typeof schema>): WebhookBenchSource {
+  if (e.BENCH_SKIP_WEBHOOKS === '1' || e.BENCH_SKIP_WEBHOOKS === 'true') {
+    return { kind: 'skip', reason: 'BENCH_SKIP_WEBHOOKS' };
+  }
+  if (e.BENCH_BERTH_URL !== undefined) {
+    return {
+      kind: 'skip',
+      reason: 'BENCH_BERTH_URL is set; the webhook runs need a Berth the bench starts itself',
+    };
+  }
+  return { kind: 'spawn', images: e.BENCH_WEBHOOK_IMAGES, concurrency: e.BENCH_WEBHOOK_CONCURRENCY };
 }
 
 /**

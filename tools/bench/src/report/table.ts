@@ -13,17 +13,28 @@ export interface ReportRow {
   readonly target: { readonly text: string; readonly met: boolean | null } | null;
 }
 
-/** One line of the auth comparison: a metric of a scenario for Berth with token auth off and on. */
-export interface AuthReportRow {
+/**
+ * One line of a comparison of Berth with itself under two conditions (auth off and on; no
+ * webhook subscriptions and three): a metric of a scenario under both.
+ */
+export interface PairReportRow {
   /** Printed on the first row of each scenario only. */
   readonly scenario: string;
   readonly metric: string;
-  readonly off: number | null;
-  /** Null when the auth-on Berth did not run the scenario. */
-  readonly on: number | null;
+  /** The baseline condition (auth off, no subscriptions). */
+  readonly base: number | null;
+  /** The condition under test (auth on, three subscriptions); null when it did not run. */
+  readonly other: number | null;
   readonly better: Better;
-  /** What the issue asks for, e.g. `≥0.90×`, and whether auth on met it. */
+  /** What the issue asks for, e.g. `≥0.90×`, and whether the condition under test met it. */
   readonly target: { readonly text: string; readonly met: boolean | null } | null;
+}
+
+/** The column titles of a pair table, e.g. `auth off`, `auth on`, `on vs off`. */
+export interface PairColumns {
+  readonly base: string;
+  readonly other: string;
+  readonly ratio: string;
 }
 
 /**
@@ -35,11 +46,11 @@ export function advantage(row: Pick<ReportRow, 'berth' | 'distribution' | 'bette
 }
 
 /**
- * Berth with auth on relative to auth off, oriented like {@link advantage}: on ÷ off where higher
- * is better, off ÷ on where lower is better, so below 1 is what auth costs.
+ * The condition under test relative to the baseline, oriented like {@link advantage}: other ÷ base
+ * where higher is better, base ÷ other where lower is better, so below 1 is what the condition costs.
  */
-export function authRatio(row: Pick<AuthReportRow, 'off' | 'on' | 'better'>): number | null {
-  return relative(row.better, row.on, row.off);
+export function pairRatio(row: Pick<PairReportRow, 'base' | 'other' | 'better'>): number | null {
+  return relative(row.better, row.other, row.base);
 }
 
 /** `value` against `baseline`, above 1 when `value` is better; null when either is missing. */
@@ -71,16 +82,16 @@ export function renderTable(rows: readonly ReportRow[], withDistribution: boolea
   return align(header, right, body);
 }
 
-/** Renders the auth-off versus auth-on rows as an aligned plain-text table. */
-export function renderAuthTable(rows: readonly AuthReportRow[]): string {
-  const header = ['scenario', 'metric', 'auth off', 'auth on', 'on vs off', 'target'];
+/** Renders baseline versus condition-under-test rows as an aligned plain-text table. */
+export function renderPairTable(rows: readonly PairReportRow[], columns: PairColumns): string {
+  const header = ['scenario', 'metric', columns.base, columns.other, columns.ratio, 'target'];
   const right = [false, false, true, true, true, false];
   const body = rows.map((row, i) => [
     row.scenario === rows[i - 1]?.scenario ? '' : row.scenario,
     row.metric,
-    formatNumber(row.off),
-    formatNumber(row.on),
-    formatRatio(authRatio(row)),
+    formatNumber(row.base),
+    formatNumber(row.other),
+    formatRatio(pairRatio(row)),
     formatTarget(row.target),
   ]);
   return align(header, right, body);

@@ -8,6 +8,9 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 /** Layers in the image whose manifest the manifest and tags scenarios serve; typical of a small app image. */
 const IMAGE_LAYERS = 3;
 
+/** Size of each of that image's layers. */
+const IMAGE_LAYER_BYTES = 2048;
+
 /** Size of the warm-up blob: enough to exercise the streaming paths, small enough to be quick. */
 const WARMUP_BLOB_BYTES = 8 * 1024 * 1024;
 
@@ -25,14 +28,17 @@ export async function prepareFixtures(config: BenchConfig, dir: string): Promise
     ),
     chunked: await writeRandomBlobs(dir, 'chunked', config.chunked.count, config.chunked.blobBytes),
     warmup: await writeRandomBlob(`${dir}/warmup`, WARMUP_BLOB_BYTES),
-    image: imageFixture(),
+    image: randomImage(IMAGE_LAYERS, IMAGE_LAYER_BYTES),
     headBlobs: Array.from({ length: config.blobHead.blobs }, () => randomMemoryBlob(HEAD_BLOB_BYTES)),
   };
 }
 
-/** A valid OCI image manifest over a JSON config and random layers. */
-function imageFixture(): ImageFixture {
-  const layers = Array.from({ length: IMAGE_LAYERS }, () => randomMemoryBlob(2048));
+/**
+ * A valid OCI image manifest over a JSON config and `layerCount` random layers of `layerBytes`;
+ * every call gives a different image (layers, config and manifest digests).
+ */
+export function randomImage(layerCount: number, layerBytes: number): ImageFixture {
+  const layers = Array.from({ length: layerCount }, () => randomMemoryBlob(layerBytes));
   const configBytes = Buffer.from(
     JSON.stringify({
       architecture: 'amd64',

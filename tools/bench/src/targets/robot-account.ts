@@ -1,4 +1,5 @@
 import type { BasicCredentials } from '../config/bench.config';
+import { ManagementApi } from './management-api';
 import { RegistryStartError } from './registry-start.error';
 
 /** A robot the bench created; `revoke` deletes it (best effort, never throws). */
@@ -10,7 +11,15 @@ export interface RobotAccount {
 /** A robot outlives an interrupted bench on an external registry by at most this long. */
 const ROBOT_LIFETIME_MS = 24 * 3600 * 1000;
 
-const API_TIMEOUT_MS = 30_000;
+/** Creates the private project `project` through `api`, unless it exists. */
+export async function provisionProject(api: ManagementApi, project: string): Promise<void> {
+  const created = await api.call('POST', '/api/v1/projects', { name: project, public: false });
+  if (created.status !== 201 && created.status !== 409) {
+    throw new RegistryStartError(
+      `POST /api/v1/projects: status ${created.status}: ${created.text.slice(0, 500)}`,
+    );
+  }
+}
 
 /**
  * Creates the private project `project` (unless it exists) and a robot `name` that may pull and
@@ -23,42 +32,25 @@ export async function provisionRobot(
   project: string,
   name: string,
 ): Promise<RobotAccount> {
-  const call = (method: string, path: string, body?: unknown): Promise<Response> =>
-    fetch(`${apiUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`,
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(API_TIMEOUT_MS),
-    });
-  const created = await call('POST', '/api/v1/projects', { name: project, public: false });
-  if (created.status !== 201 && created.status !== 409) {
-    throw new RegistryStartError(
-      `POST /api/v1/projects: status ${created.status}: ${(await created.text()).slice(0, 500)}`,
-    );
-  }
-  await created.arrayBuffer().catch(() => undefined);
-  const robot = await call('POST', '/api/v1/robots', {
+  const api = new ManagementApi(apiUrl, admin);
+  await provisionProject(api, project);
+  const robot = await api.call('POST', '/api/v1/robots', {
     name,
     description: 'npm run bench (token auth on); deleted when the bench ends',
     expiresAt: new Date(Date.now() + ROBOT_LIFETIME_MS).toISOString(),
     permissions: [{ project, actions: ['pull', 'push'] }],
   });
-  const text = await robot.text();
   if (robot.status !== 201) {
-    throw new RegistryStartError(`POST /api/v1/robots: status ${robot.status}: ${text.slice(0, 500)}`);
+    throw new RegistryStartError(`POST /api/v1/robots: status ${robot.status}: ${robot.text.slice(0, 500)}`);
   }
-  const answer = JSON.parse(text) as { username?: unknown; secret?: unknown };
+  const answer = JSON.parse(robot.text) as { username?: unknown; secret?: unknown };
   if (typeof answer.username !== 'string' || typeof answer.secret !== 'string') {
     throw new RegistryStartError('POST /api/v1/robots: the answer has no username and secret');
   }
   return {
     credentials: { username: answer.username, password: answer.secret },
     revoke: async () => {
-      const response = await call('DELETE', `/api/v1/robots/${encodeURIComponent(name)}`).catch(() => null);
-      await response?.arrayBuffer().catch(() => undefined);
+      await api.call('DELETE', `/api/v1/robots/${encodeURIComponent(name)}`).catch(() => null);
     },
   };
 }

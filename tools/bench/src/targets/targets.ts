@@ -2,9 +2,15 @@ import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { startBerth, startDistribution, type RunningBerth } from '@berth/testing';
 import { berthPassthroughEnv, type BenchConfig } from '../config/bench.config';
+import { ManagementApi } from './management-api';
 import { RegistryStartError } from './registry-start.error';
 import { provisionRobot } from './robot-account';
 import type { RunningTarget } from './target';
+
+/** A Berth the bench started, with its management API, which the bench may call as the admin. */
+export interface AdministeredTarget extends RunningTarget {
+  readonly api: ManagementApi;
+}
 
 /** The repository root. */
 const REPO_ROOT = resolve(__dirname, '../../../..');
@@ -75,6 +81,33 @@ export async function startBerthAuthTarget(
       }
     }
   }
+}
+
+/**
+ * Starts the Berth of issue 4's webhook runs: all-in-one with auth off, started exactly as the
+ * auth-off Berth is, plus `BERTH_WEBHOOK_ALLOWED_CIDRS=127.0.0.0/8` so that it may deliver to the
+ * bench's receiver on loopback. A Berth of its own, so that its deliveries neither share a
+ * database with the other scenarios' data nor count in the auth-off Berth's memory row. Resolves
+ * null when skipped by configuration.
+ */
+export async function startBerthWebhooksTarget(config: BenchConfig): Promise<AdministeredTarget | null> {
+  if (config.webhooks.kind === 'skip') return null;
+  const berth = await spawnBerth({
+    BERTH_AUTH_MODE: 'none',
+    ...berthPassthroughEnv(),
+    BERTH_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+  });
+  return {
+    name: 'Berth (webhooks)',
+    slug: 'berth-webhooks',
+    url: berth.url,
+    pid: berthPid(berth),
+    description: 'all-in-one, compiled, auth off, webhook targets on 127.0.0.0/8 allowed',
+    credentials: null,
+    // The all-in-one serves the management and webhook APIs on the registry's own port.
+    api: new ManagementApi(berth.url, berth.admin),
+    stop: () => berth.stop(),
+  };
 }
 
 let built = false;

@@ -10,10 +10,11 @@ import { TokenError, type Principal } from '@berth/auth-core';
 import type { FastifyRequest } from 'fastify';
 import { AccessService } from '../access.service';
 import { CredentialsService } from '../credentials.service';
-import { contextOf, presentedCredentials } from '../http';
+import type { RequestContext } from '../access.service';
+import { contextOf, presentedCredentials, type PresentedCredentials } from '../http';
 import { subjectOf, type Identity } from '../model';
 import { KeyRing } from '../token/key-ring';
-import { Problem } from './problem';
+import { Problem } from '@berth/server';
 
 /** Who calls the management API: the identity and its principal for RBAC. */
 export interface Caller {
@@ -72,19 +73,23 @@ export class CallerGuard implements CanActivate {
     return true;
   }
 
-  private async identify(request: FastifyRequest): Promise<Identity> {
-    const presented = presentedCredentials(request);
+  private identify(request: FastifyRequest): Promise<Identity> {
+    return this.identifyAuthorization(presentedCredentials(request), contextOf(request));
+  }
+
+  /**
+   * The identity behind the credentials of an `Authorization` header (anonymous without one).
+   * Throws a {@link Problem}: 401 for bad credentials, 429 while rate limited, 503 while the
+   * directory is down. Other services ask this over the bus (`AuthorizeProjectCaller`).
+   */
+  async identifyAuthorization(presented: PresentedCredentials, context: RequestContext): Promise<Identity> {
     switch (presented.kind) {
       case 'none':
         return { kind: 'anonymous' };
       case 'malformed':
         throw unauthorized('the Authorization header is malformed');
       case 'basic': {
-        const result = await this.credentials.authenticate(
-          presented.username,
-          presented.password,
-          contextOf(request),
-        );
+        const result = await this.credentials.authenticate(presented.username, presented.password, context);
         if (result.ok) return result.identity;
         if (result.reason === 'rate_limited')
           throw new Problem(

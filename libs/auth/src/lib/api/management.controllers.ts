@@ -26,7 +26,7 @@ import {
   UpdateRobot,
   UpdateUser,
 } from './dto';
-import { ProblemFilter } from './problem';
+import { ProblemFilter } from '@berth/server';
 import { ProjectsService, type MemberView, type ProjectView } from './projects.service';
 import { RobotsService, type RobotView } from './robots.service';
 import { requireAdmin, UsersService, type UserView } from './users.service';

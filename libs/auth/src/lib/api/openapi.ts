@@ -62,13 +62,15 @@ export function openApiDocument(): Record<string, unknown> {
   const user = [path('username')];
   const project = [path('name')];
   const robot = [path('name')];
+  const hook = [path('project'), path('id')];
   return {
     openapi: '3.0.3',
     info: {
       title: 'Berth management API',
       version: 'v1',
       description:
-        'Users, projects, members, robot accounts, the audit log, and sign-in with an OpenID provider. ' +
+        'Users, projects, members, robot accounts, webhooks, the audit log, and sign-in with an OpenID ' +
+        'provider. ' +
         'Authenticate with HTTP Basic (a user or `robot$<name>`) or a bearer token from `/token` or ' +
         'the OpenID login. Errors are RFC 9457 problem details.',
     },
@@ -175,6 +177,62 @@ export function openApiDocument(): Record<string, unknown> {
           ok: ['200', json('AuditPage')],
         }),
       },
+      '/api/v1/projects/{project}/webhooks': {
+        get: operation('webhooks', "List a project's webhooks (project admin or maintainer)", {
+          params: [path('project')],
+          ok: ['200', jsonList('Webhook')],
+        }),
+        post: operation('webhooks', 'Create a webhook; the answer holds its secret, shown once', {
+          params: [path('project')],
+          body: 'CreateWebhook',
+          ok: ['201', json('WebhookWithSecret')],
+        }),
+      },
+      '/api/v1/projects/{project}/webhooks/{id}': {
+        get: operation('webhooks', 'Read a webhook', { params: hook, ok: ['200', json('Webhook')] }),
+        patch: operation(
+          'webhooks',
+          "Change a webhook's target, events, format, filters, headers or enabled",
+          {
+            params: hook,
+            body: 'UpdateWebhook',
+            ok: ['200', json('Webhook')],
+          },
+        ),
+        delete: operation('webhooks', 'Delete a webhook and its deliveries', { params: hook }),
+      },
+      '/api/v1/projects/{project}/webhooks/{id}/secret': {
+        post: operation('webhooks', 'Rotate the secret; the old one also signs for overlapSeconds (24 h)', {
+          params: hook,
+          ok: ['200', json('RotatedSecret')],
+        }),
+      },
+      '/api/v1/projects/{project}/webhooks/{id}/deliveries': {
+        get: operation('webhooks', "A webhook's deliveries, newest first", {
+          params: [
+            ...hook,
+            ...page,
+            {
+              name: 'status',
+              in: 'query',
+              schema: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+            },
+          ],
+          ok: ['200', jsonList('Delivery')],
+        }),
+      },
+      '/api/v1/projects/{project}/webhooks/{id}/deliveries/{deliveryId}': {
+        get: operation('webhooks', 'A delivery with its body and every attempt', {
+          params: [...hook, path('deliveryId')],
+          ok: ['200', json('Delivery')],
+        }),
+      },
+      '/api/v1/projects/{project}/webhooks/{id}/deliveries/{deliveryId}/redeliver': {
+        post: operation('webhooks', 'Send a delivery again, with the same webhook-id', {
+          params: [...hook, path('deliveryId')],
+          ok: ['202', json('Delivery')],
+        }),
+      },
       '/api/v1/auth/oidc/login': {
         get: {
           tags: ['login'],
@@ -246,6 +304,51 @@ export function openApiDocument(): Record<string, unknown> {
           username: 'string',
           secret: 'string',
           expiresAt: 'string',
+        }),
+        CreateWebhook: object({
+          name: 'string',
+          url: 'string',
+          events: 'array',
+          format: 'string',
+          secret: 'string',
+          headers: 'object',
+          repositories: 'array',
+          tags: 'array',
+          enabled: 'boolean',
+        }),
+        UpdateWebhook: object({
+          url: 'string',
+          events: 'array',
+          format: 'string',
+          headers: 'object',
+          repositories: 'array',
+          tags: 'array',
+          enabled: 'boolean',
+        }),
+        Webhook: object({
+          id: 'string',
+          name: 'string',
+          url: 'string',
+          events: 'array',
+          format: 'string',
+          headers: 'array',
+          enabled: 'boolean',
+          disabledReason: 'string',
+          failing: 'object',
+        }),
+        WebhookWithSecret: object({ id: 'string', name: 'string', secret: 'string' }),
+        RotatedSecret: object({ secret: 'string', previousSecretValidUntil: 'string' }),
+        Delivery: object({
+          id: 'string',
+          eventId: 'string',
+          eventType: 'string',
+          status: 'string',
+          attempts: 'integer',
+          lastResponseCode: 'integer',
+          lastError: 'string',
+          lastLatencyMs: 'integer',
+          nextAttemptAt: 'string',
+          deliveredAt: 'string',
         }),
         LoginTokens: object({
           username: 'string',

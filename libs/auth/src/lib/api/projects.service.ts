@@ -7,7 +7,7 @@ import type { Member, MemberKind, Project } from '../model';
 import type { ProjectRepository } from '../project.repository';
 import type { Caller } from './caller';
 import { componentName, type AddMember, type CreateProject, type UpdateMember } from './dto';
-import { Problem } from './problem';
+import { Problem } from '@berth/server';
 import { isAdmin } from './users.service';
 
 /** A project as the API shows it. */
@@ -125,6 +125,21 @@ export class ProjectsService {
   }
 
   /** The project if the caller may see it (a private project one is not part of is "not found"). */
+  /** Whether the caller may see a project, and whether it holds `right` there. */
+  async access(
+    caller: Caller,
+    name: string,
+    right: ManagementRight,
+  ): Promise<{ visible: boolean; allowed: boolean }> {
+    try {
+      await this.visible(caller, name);
+    } catch (error) {
+      if (error instanceof Problem) return { visible: false, allowed: false };
+      throw error;
+    }
+    return { visible: true, allowed: hasRight(caller.principal, name, right) };
+  }
+
   private async visible(caller: Caller, name: string): Promise<Project> {
     const project = componentName.safeParse(name).success ? await this.projects.find(name) : null;
     if (!project || !(project.public || isAdmin(caller) || this.memberships(caller).has(name)))

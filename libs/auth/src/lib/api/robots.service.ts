@@ -9,7 +9,7 @@ import type { RobotRepository } from '../robot.repository';
 import type { SigningKeyRepository } from '../token/signing-key.repository';
 import type { Caller } from './caller';
 import { componentName, type CreateRobot, type UpdateRobot } from './dto';
-import { Problem } from './problem';
+import { Problem } from '@berth/server';
 import { isAdmin } from './users.service';
 
 /** A robot as the API shows it; `secret` only in the answers that create or rotate it. */

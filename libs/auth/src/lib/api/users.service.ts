@@ -8,7 +8,7 @@ import type { User } from '../model';
 import type { SigningKeyRepository } from '../token/signing-key.repository';
 import type { Caller } from './caller';
 import { username as usernameSchema, type CreateUser, type UpdateUser } from './dto';
-import { Problem } from './problem';
+import { Problem } from '@berth/server';
 
 /** A user as the API shows it. */
 export interface UserView {

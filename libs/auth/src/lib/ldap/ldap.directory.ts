@@ -1,5 +1,9 @@
 import { isIP } from 'node:net';
-import { Client, Filter, InappropriateAuthError, InvalidCredentialsError, type Entry } from 'ldapts';
+import type { Client, Entry } from 'ldapts';
+
+/** ldapts (~5 MB) is loaded only when a directory is configured. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberately lazy, see above
+const ldapts = (): typeof import('ldapts') => require('ldapts') as typeof import('ldapts');
 
 /** How Berth reaches an LDAP directory and finds users and their groups in it. */
 export interface LdapSettings {
@@ -197,7 +201,7 @@ export class LdapDirectory {
 
   /** Opens a client, upgrades it to TLS if configured, and binds; closes it again on failure. */
   private async connect(step: string, dn: string, password: string): Promise<Client> {
-    const client = new Client({
+    const client = new (ldapts().Client)({
       url: this.settings.url,
       timeout: this.settings.timeoutMs,
       connectTimeout: this.settings.timeoutMs,
@@ -232,6 +236,7 @@ export class LdapDirectory {
 
 /** Whether a failed bind means "wrong credentials" rather than "directory in trouble". */
 function isDenial(error: unknown): boolean {
+  const { InvalidCredentialsError, InappropriateAuthError } = ldapts();
   return error instanceof InvalidCredentialsError || error instanceof InappropriateAuthError;
 }
 
@@ -240,7 +245,7 @@ function fill(template: string, values: { readonly username: string; readonly dn
   // A replacer function, unlike a replacement string, gives `$&` and friends no special meaning.
   return template.replace(/\{(username|dn)\}/g, (placeholder, name: 'username' | 'dn') => {
     const value = values[name];
-    return value === undefined ? placeholder : Filter.escape(value);
+    return value === undefined ? placeholder : ldapts().Filter.escape(value);
   });
 }
 

@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, Query, Req, Res, UseFilters } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Problem, ProblemFilter } from '../api/problem';
+import { Problem, ProblemFilter } from '@berth/server';
 import { OIDC_LOGIN } from '../auth.tokens';
 import { contextOf, paramValue } from '../http';
 import { TokenService } from '../token/token.service';

@@ -3,7 +3,7 @@ import type { OidcLoginConfig } from '@berth/config';
 import type { AccountRepository } from '../account.repository';
 import type { RequestContext } from '../access.service';
 import { username as usernameSchema } from '../api/dto';
-import { Problem } from '../api/problem';
+import { Problem } from '@berth/server';
 import type { Auditor } from '../auditor';
 import type { Identity } from '../model';
 import { OidcError, OidcIssuer, pkcePair, type IdTokenClaims } from './oidc-issuer';

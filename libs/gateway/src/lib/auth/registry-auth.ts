@@ -117,6 +117,12 @@ export class RegistryAuth implements OnModuleInit {
     return this.enabled ? (grants.get(request)?.subject ?? '') : null;
   }
 
+  /** Who the request acts for, as events name it: its token subject, or null (anonymous, auth off). */
+  actorOf(request: FastifyRequest): string | null {
+    const subject = this.subjectOf(request);
+    return subject === '' ? null : subject;
+  }
+
   private async credentialsOf(
     request: FastifyRequest,
     required: readonly ResourceScope[],

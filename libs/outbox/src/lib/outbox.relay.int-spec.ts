@@ -1,0 +1,444 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Bus, InProcessBus, connectNatsBus, type DeliveryInfo, type SubscribeOptions } from '@berth/bus';
+import {
+  RepositoryCreated,
+  eventEnvelope,
+  type BroadcastContract,
+  type DomainEvent,
+  type EventContract,
+  type RepositoryCreatedEvent,
+  type RpcContract,
+} from '@berth/contracts';
+import { openDatabase, type Database } from '@berth/db';
+import { createTestDatabase, testServices, uniqueNamespace } from '@berth/testing';
+import { connect } from 'nats';
+import pino from 'pino';
+import { Outbox, outboxEvent } from './outbox';
+import { OutboxRelay, type OutboxRelayOptions } from './outbox.relay';
+
+const silent = pino({ level: 'silent' });
+
+/** Quick settings, so that the tests need not wait for production's pacing. */
+const FAST: OutboxRelayOptions = { pollMs: 50, leaseMs: 1_000, maxBackoffMs: 50, stopGraceMs: 1_000 };
+
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * A bus that passes everything to another one and records what it published; `before` runs
+ * before each publish (throw to fail it), `after` once the inner bus has accepted it (throw to
+ * lose the acknowledgement).
+ */
+class TapBus extends Bus {
+  readonly published: string[] = [];
+
+  constructor(
+    private readonly inner: Bus,
+    private readonly hooks: {
+      before?: (event: DomainEvent) => void | Promise<void>;
+      after?: (event: DomainEvent) => void | Promise<void>;
+    } = {},
+  ) {
+    super();
+  }
+
+  request<Req, Res>(contract: RpcContract<Req, Res>, payload: Req): Promise<Res> {
+    return this.inner.request(contract, payload);
+  }
+
+  handle<Req, Res>(contract: RpcContract<Req, Res>, handler: (payload: Req) => Promise<Res>): Promise<void> {
+    return this.inner.handle(contract, handler);
+  }
+
+  async publish<P extends DomainEvent>(contract: EventContract<P>, payload: P): Promise<void> {
+    await this.hooks.before?.(payload);
+    await this.inner.publish(contract, payload);
+    this.published.push(payload.id);
+    await this.hooks.after?.(payload);
+  }
+
+  subscribe<P extends DomainEvent>(
+    contract: EventContract<P>,
+    options: SubscribeOptions,
+    handler: (payload: P, info: DeliveryInfo) => Promise<void>,
+  ): Promise<void> {
+    return this.inner.subscribe(contract, options, handler);
+  }
+
+  broadcast<P>(contract: BroadcastContract<P>, payload: P): Promise<void> {
+    return this.inner.broadcast(contract, payload);
+  }
+
+  onBroadcast<P>(contract: BroadcastContract<P>, handler: (payload: P) => void): Promise<void> {
+    return this.inner.onBroadcast(contract, handler);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Writes `count` events in one transaction through `outbox` and returns their ids, in order. */
+async function write(database: Database, count: number, outbox = new Outbox()): Promise<string[]> {
+  const events: RepositoryCreatedEvent[] = Array.from({ length: count }, (_, i) =>
+    eventEnvelope(`team/app-${i}`, `req-${i}`, 'alice'),
+  );
+  await database.client.$transaction(async (tx) => {
+    await outbox.write(
+      tx,
+      events.map((event) => outboxEvent(RepositoryCreated, event)),
+    );
+  });
+  outbox.committed();
+  return events.map((event) => event.id);
+}
+
+/** An outbox whose commits nudge `relay`, as a service's outbox nudges its process's relay. */
+function nudging(relay: OutboxRelay): Outbox {
+  return new Outbox(() => {
+    relay.nudge();
+  });
+}
+
+async function unpublished(database: Database): Promise<number> {
+  const rows = await database.client.$queryRaw<{ count: bigint }[]>`
+    SELECT count(*) AS count FROM event_outbox WHERE published_at IS NULL`;
+  return Number(rows[0]?.count ?? 0);
+}
+
+/** Two handles on one database: two processes' worth on PostgreSQL, one process on PGlite. */
+interface Backend {
+  readonly first: Database;
+  readonly second: Database;
+  close(): Promise<void>;
+}
+
+const backends: [string, () => Promise<Backend>][] = [
+  [
+    'PostgreSQL',
+    async () => {
+      const testDb = await createTestDatabase();
+      const first = await openDatabase({ url: testDb.url, embeddedDir: '' });
+      const second = await openDatabase({ url: testDb.url, embeddedDir: '' });
+      return {
+        first,
+        second,
+        close: async () => {
+          await first.close();
+          await second.close();
+          await testDb.drop();
+        },
+      };
+    },
+  ],
+  [
+    'PGlite',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'berth-outbox-'));
+      const database = await openDatabase({ url: null, embeddedDir: dir });
+      return {
+        first: database,
+        second: database,
+        close: async () => {
+          await database.close();
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  ],
+];
+
+describe.each(backends)('event outbox on %s', (_name, open) => {
+  let backend: Backend;
+  let consumer: InProcessBus;
+  let seen: string[];
+  const relays: OutboxRelay[] = [];
+
+  /** A relay on `database` that publishes through `bus`, stopped after the test. */
+  function relay(database: Database, bus: Bus, options: OutboxRelayOptions = {}): OutboxRelay {
+    const sut = new OutboxRelay(database.client, bus, silent, { ...FAST, ...options });
+    relays.push(sut);
+    return sut;
+  }
+
+  beforeAll(async () => {
+    backend = await open();
+  }, 120_000);
+
+  afterAll(async () => {
+    await backend.close();
+  });
+
+  beforeEach(async () => {
+    await backend.first.client.$executeRaw`DELETE FROM event_outbox`;
+    await backend.first.client.$executeRaw`DELETE FROM event_outbox_relay`;
+    consumer = new InProcessBus();
+    seen = [];
+    await consumer.subscribe(RepositoryCreated, { durable: 'test' }, (event) => {
+      seen.push(event.id);
+      return Promise.resolve();
+    });
+  });
+
+  afterEach(async () => {
+    for (const sut of relays.splice(0)) await sut.stop();
+    await consumer.close();
+  });
+
+  it('keeps no event of a change that rolls back, and the events of one that commits', async () => {
+    let nudges = 0;
+    const outbox = new Outbox(() => {
+      nudges++;
+    });
+    const event = eventEnvelope('team/app', 'req-1', 'robot$ci');
+    await expect(
+      backend.first.client.$transaction(async (tx) => {
+        await outbox.write(tx, [outboxEvent(RepositoryCreated, event)]);
+        throw new Error('the change fails after its events were written');
+      }),
+    ).rejects.toThrow('the change fails');
+    expect(await unpublished(backend.first)).toBe(0);
+
+    const ids = await write(backend.first, 3, outbox);
+    expect(nudges).toBe(1);
+    const rows = await backend.first.client.$queryRaw<
+      { id: string; subject: string; payload: unknown; published_at: Date | null }[]
+    >`SELECT id, subject, payload, published_at FROM event_outbox ORDER BY seq`;
+    expect(rows.map((row) => row.id)).toEqual(ids);
+    expect(rows.every((row) => row.subject === RepositoryCreated.subject && row.published_at === null)).toBe(
+      true,
+    );
+    expect(rows[0]?.payload).toMatchObject({ repository: 'team/app-0', actor: 'alice', project: 'team' });
+  });
+
+  it('refuses to write an event its contract does not accept', async () => {
+    const broken = { ...eventEnvelope('team/app', null, null), project: 42 } as never;
+    await expect(
+      backend.first.client.$transaction((tx) =>
+        new Outbox().write(tx, [outboxEvent(RepositoryCreated, broken)]),
+      ),
+    ).rejects.toThrow();
+    expect(await unpublished(backend.first)).toBe(0);
+  });
+
+  it('publishes each event exactly once, in order, with two relays racing', async () => {
+    const tapA = new TapBus(consumer);
+    const tapB = new TapBus(consumer);
+    // Polling hard, and each nudged by its own process's commits, they contend for every batch.
+    const relayA = relay(backend.first, tapA, { batchSize: 7, pollMs: 5 });
+    const relayB = relay(backend.second, tapB, { batchSize: 7, pollMs: 5 });
+    relayA.start();
+    relayB.start();
+    const written: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const [database, sut] = i % 2 === 0 ? [backend.first, relayA] : [backend.second, relayB];
+      written.push(...(await write(database, 10, nudging(sut))));
+      await new Promise((r) => setTimeout(r, i % 3 === 0 ? 15 : 0));
+    }
+    await eventually(() => seen.length >= written.length);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toEqual(written);
+    expect(tapA.published.length + tapB.published.length).toBe(written.length);
+    // Both took turns: the race was real.
+    expect(tapA.published.length).toBeGreaterThan(0);
+    expect(tapB.published.length).toBeGreaterThan(0);
+    expect(await unpublished(backend.first)).toBe(0);
+  });
+
+  it('loses nothing while the bus fails, and publishes everything in order once it recovers', async () => {
+    let failures = 0;
+    const flaky = new TapBus(consumer, {
+      before: () => {
+        if (failures < 6) {
+          failures++;
+          throw new Error('bus down');
+        }
+      },
+    });
+    const sut = relay(backend.first, flaky);
+    const ids = await write(backend.first, 5);
+    sut.start();
+    const more = await write(backend.first, 5, nudging(sut));
+    await eventually(() => seen.length >= 10);
+    expect(failures).toBe(6);
+    expect(seen).toEqual([...ids, ...more]);
+    expect(await unpublished(backend.first)).toBe(0);
+  });
+
+  it('stamps a row published only when the in-process consumers have handled it', async () => {
+    let release!: () => void;
+    const handled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await consumer.subscribe(RepositoryCreated, { durable: 'slow' }, () => handled);
+    const sut = relay(backend.first, consumer);
+    await write(backend.first, 1);
+    sut.start();
+    await eventually(() => seen.length === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await unpublished(backend.first)).toBe(1);
+    release();
+    await eventually(async () => (await unpublished(backend.first)) === 0);
+  });
+
+  it('does not block consumers that use the database while the relay waits on them', async () => {
+    // Like the webhooks consumer: its handler writes to the same database (with PGlite, the same
+    // single connection), and the in-process publish waits for it.
+    const stored: string[] = [];
+    await consumer.subscribe(RepositoryCreated, { durable: 'writer' }, async (event) => {
+      await backend.second.client.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_sleep(0.01)`;
+        stored.push(event.id);
+      });
+    });
+    const sut = relay(backend.first, consumer);
+    sut.start();
+    const ids = await write(backend.first, 3, nudging(sut));
+    await eventually(async () => stored.length === 3 && (await unpublished(backend.first)) === 0, 10_000);
+    expect(stored).toEqual(ids);
+  });
+
+  it('purges published rows past the retention, and keeps the rest', async () => {
+    const keeping = relay(backend.first, consumer, { purgeEveryMs: 0, retentionMs: 3600_000 });
+    keeping.start();
+    await write(backend.first, 3, nudging(keeping));
+    await eventually(() => seen.length === 3);
+    await new Promise((r) => setTimeout(r, 200));
+    await keeping.stop();
+    const count = async () =>
+      Number(
+        (
+          await backend.first.client.$queryRaw<
+            { count: bigint }[]
+          >`SELECT count(*) AS count FROM event_outbox`
+        )[0]?.count,
+      );
+    expect(await count()).toBe(3);
+    const purging = relay(backend.first, consumer, { purgeEveryMs: 0, retentionMs: 0 });
+    purging.start();
+    await eventually(async () => (await count()) === 0);
+  });
+
+  it('stops cleanly: gives its lease up and publishes nothing more', async () => {
+    const tap = new TapBus(consumer);
+    const sut = relay(backend.first, tap);
+    sut.start();
+    await write(backend.first, 2, nudging(sut));
+    await eventually(() => seen.length === 2);
+    await sut.stop();
+    const leases = await backend.first.client.$queryRaw<
+      { owner: string }[]
+    >`SELECT owner FROM event_outbox_relay`;
+    expect(leases).toEqual([]);
+    await write(backend.first, 2, nudging(sut));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(tap.published).toHaveLength(2);
+    expect(await unpublished(backend.first)).toBe(2);
+  });
+
+  it('takes over from a relay that died holding the lease once the lease runs out', async () => {
+    await backend.first.client.$executeRaw`
+      INSERT INTO event_outbox_relay (name, owner, lease_until)
+      VALUES ('event_outbox', 'a-relay-that-died', now() + interval '800 milliseconds')`;
+    const ids = await write(backend.first, 3);
+    const startedAt = Date.now();
+    relay(backend.first, consumer).start();
+    await eventually(() => seen.length === 3);
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(500);
+    expect(seen).toEqual(ids);
+  });
+});
+
+describe('event outbox relayed to NATS JetStream', () => {
+  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let database: Database;
+  let namespace: string;
+  let natsUrl: string;
+  let publisher: Bus;
+  let consumer: Bus;
+  let seen: string[];
+  const relays: OutboxRelay[] = [];
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    database = await openDatabase({ url: testDb.url, embeddedDir: '' });
+  });
+
+  afterAll(async () => {
+    await database.close();
+    await testDb.drop();
+  });
+
+  beforeEach(async () => {
+    await database.client.$executeRaw`DELETE FROM event_outbox`;
+    await database.client.$executeRaw`DELETE FROM event_outbox_relay`;
+    ({ natsUrl } = await testServices());
+    namespace = uniqueNamespace();
+    publisher = await connectNatsBus({ servers: natsUrl, namespace, name: 'relay' });
+    consumer = await connectNatsBus({ servers: natsUrl, namespace, name: 'consumer' });
+    seen = [];
+    await consumer.subscribe(RepositoryCreated, { durable: 'test' }, (event) => {
+      seen.push(event.id);
+      return Promise.resolve();
+    });
+  });
+
+  afterEach(async () => {
+    for (const sut of relays.splice(0)) await sut.stop();
+    await consumer.close();
+    await publisher.close();
+    const nc = await connect({ servers: natsUrl });
+    await (await nc.jetstreamManager()).streams.delete(`${namespace}_BERTH_EVENTS`);
+    await nc.close();
+  });
+
+  function relay(bus: Bus): OutboxRelay {
+    const sut = new OutboxRelay(database.client, bus, silent, FAST);
+    relays.push(sut);
+    return sut;
+  }
+
+  it('publishes again, under the same id, an event whose acknowledgement was lost; the stream keeps one', async () => {
+    let lost = 0;
+    const tap = new TapBus(publisher, {
+      after: () => {
+        if (lost < 2) {
+          lost++;
+          throw new Error('acknowledgement lost');
+        }
+      },
+    });
+    const ids = await write(database, 3);
+    relay(tap).start();
+    await eventually(() => seen.length >= 3);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(tap.published.length).toBeGreaterThan(3);
+    expect(seen).toEqual(ids);
+  });
+
+  it('republishes the events of a relay that died between publishing and stamping them', async () => {
+    // The dead relay's work: its lease is still there, its events reached the stream, and their
+    // rows were never stamped.
+    await database.client.$executeRaw`
+      INSERT INTO event_outbox_relay (name, owner, lease_until)
+      VALUES ('event_outbox', 'a-relay-that-died', now() + interval '500 milliseconds')`;
+    const ids = await write(database, 4);
+    const rows = await database.client.$queryRaw<{ payload: RepositoryCreatedEvent }[]>`
+      SELECT payload FROM event_outbox ORDER BY seq`;
+    for (const row of rows) await publisher.publish(RepositoryCreated, row.payload);
+
+    const restarted = new TapBus(publisher);
+    relay(restarted).start();
+    await eventually(async () => (await unpublished(database)) === 0);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(restarted.published).toEqual(ids);
+    expect(seen).toEqual(ids);
+  });
+});

@@ -1,0 +1,219 @@
+import { classifyAttempt, nextAttemptAt, sign, type BackoffOptions } from '@berth/webhooks-core';
+import type { Logger } from 'pino';
+import type { AttemptRecord, ClaimedDelivery, DeliveryRepository } from './delivery.repository';
+import { toAttemptOutcome, type SendResult, type WebhookSender } from './delivery/webhook-sender';
+import type { SubscriptionRepository } from './subscription.repository';
+
+/** How the dispatcher paces itself. */
+export interface DispatcherOptions {
+  /** Attempts in flight at once, each to a different subscription. */
+  readonly concurrency: number;
+  /** How long after its event a delivery is given up (the retry window). */
+  readonly retryWindowMs: number;
+  /** The longest an attempt can take (the send timeout). */
+  readonly timeoutMs: number;
+  /** How long a claim outlives the attempts it covers, so that only a dead instance's claims expire. */
+  readonly leaseMarginMs: number;
+  /** How many deliveries of one subscription are claimed, sent in order, and recorded at once. */
+  readonly batch: number;
+  /** How often it looks for due deliveries when nothing woke it. */
+  readonly pollMs: number;
+  readonly backoff?: BackoffOptions;
+}
+
+/**
+ * Sends deliveries from the database. Each pass claims the heads of the subscriptions' queues
+ * that are due (never one of a subscription with an attempt in flight here, so a subscription
+ * sends one delivery at a time, in order) and sends them in parallel up to `concurrency`: a slow
+ * or hanging target holds one slot for at most the send timeout, and the others keep flowing.
+ * Every attempt is recorded; a delivered one wakes the next of its subscription at once.
+ */
+export class Dispatcher {
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private passing: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+
+  constructor(
+    private readonly deliveries: DeliveryRepository,
+    private readonly subscriptions: SubscriptionRepository,
+    private readonly sender: WebhookSender,
+    private readonly options: DispatcherOptions,
+    private readonly logger: Logger,
+    /** Told when a receiver's 410 disabled a subscription (the router forgets it). */
+    private readonly onDisabled: (subscriptionId: string) => void = () => undefined,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.timer = setInterval(() => {
+      this.nudge();
+    }, this.options.pollMs);
+    this.timer.unref();
+    this.nudge();
+  }
+
+  /** Looks for due deliveries now (new deliveries were created, or an attempt finished). */
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.passing) {
+      this.again = true;
+      return;
+    }
+    this.passing = this.pass()
+      .catch((error: unknown) => {
+        this.logger.error({ err: error }, 'webhook dispatch pass failed');
+      })
+      .finally(() => {
+        this.passing = null;
+        if (this.again) {
+          this.again = false;
+          this.nudge();
+        }
+      });
+  }
+
+  /** Stops claiming, and waits for the attempts in flight (each ends within the send timeout). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.passing;
+    await Promise.allSettled(this.inFlight.values());
+  }
+
+  private async pass(): Promise<void> {
+    const claimed = await this.deliveries.claim(
+      {
+        subscriptions: this.options.concurrency - this.inFlight.size,
+        batch: this.options.batch,
+        attemptMs: this.options.timeoutMs,
+        marginMs: this.options.leaseMarginMs,
+      },
+      new Date(),
+      [...this.inFlight.keys()],
+    );
+    const batches = new Map<string, ClaimedDelivery[]>();
+    for (const delivery of claimed) {
+      const batch = batches.get(delivery.subscriptionId) ?? [];
+      batch.push(delivery);
+      batches.set(delivery.subscriptionId, batch);
+    }
+    for (const [subscriptionId, batch] of batches) {
+      const sending = this.send(subscriptionId, batch)
+        .catch((error: unknown) => {
+          this.logger.error({ err: error, subscription: subscriptionId }, 'webhook delivery failed');
+        })
+        .finally(() => {
+          this.inFlight.delete(subscriptionId);
+          this.nudge();
+        });
+      this.inFlight.set(subscriptionId, sending);
+    }
+  }
+
+  /**
+   * Sends one subscription's batch in order, and stops at the first delivery that is not
+   * delivered: the ones after it wait for it, in order. Records the whole batch at once.
+   */
+  private async send(subscriptionId: string, batch: readonly ClaimedDelivery[]): Promise<void> {
+    const records: AttemptRecord[] = [];
+    let disabled: string | null = null;
+    let sent = 0;
+    for (const delivery of batch) {
+      sent++;
+      const { record, disable } = await this.attempt(delivery);
+      records.push(record);
+      if (disable !== null) disabled = disable;
+      if (record.next.status !== 'delivered') break;
+    }
+    await this.deliveries.record(
+      subscriptionId,
+      records,
+      batch.slice(sent).map((d) => d.id),
+    );
+    if (disabled !== null) {
+      const at = new Date();
+      await this.subscriptions.disable(subscriptionId, disabled);
+      await this.deliveries.failPending(subscriptionId, `the subscription was disabled: ${disabled}`, at);
+      this.onDisabled(subscriptionId);
+      this.logger.warn({ subscription: subscriptionId, reason: disabled }, 'webhook subscription disabled');
+    }
+  }
+
+  /** Makes one attempt; says what to record, and whether the receiver asked to be disabled. */
+  private async attempt(
+    delivery: ClaimedDelivery,
+  ): Promise<{ record: AttemptRecord; disable: string | null }> {
+    const target = this.subscriptions.openTarget(delivery.target);
+    const started = new Date();
+    const result = await this.sender.send({
+      url: target.url,
+      headers: {
+        ...target.headers,
+        'content-type': delivery.contentType,
+        ...sign({
+          id: delivery.id,
+          timestamp: Math.floor(started.getTime() / 1000),
+          body: delivery.body,
+          secrets: target.secrets,
+        }),
+      },
+      body: delivery.body,
+    });
+    const at = new Date();
+    const attempt = delivery.attempts + 1;
+    const base = {
+      deliveryId: delivery.id,
+      attempt,
+      at,
+      responseCode: result.kind === 'response' ? result.status : null,
+      latencyMs: 'latencyMs' in result ? result.latencyMs : null,
+    };
+    if (result.kind === 'refused')
+      // The target is not allowed (e.g. it resolves to a metadata address): retrying changes nothing.
+      return {
+        record: { ...base, succeeded: false, error: result.message, next: { status: 'failed' } },
+        disable: null,
+      };
+    const verdict = classifyAttempt(toAttemptOutcome(result), at);
+    switch (verdict.action) {
+      case 'delivered':
+        return {
+          record: { ...base, succeeded: true, error: null, next: { status: 'delivered' } },
+          disable: null,
+        };
+      case 'disable':
+        return {
+          record: { ...base, succeeded: false, error: verdict.reason, next: { status: 'failed' } },
+          disable: verdict.reason,
+        };
+      case 'retry': {
+        const next = nextAttemptAt({
+          ...this.options.backoff,
+          attempt,
+          firstAttemptAt: new Date(delivery.giveUpAt.getTime() - this.options.retryWindowMs),
+          now: at,
+          retryAfterMs: verdict.retryAfterMs,
+          retryWindowMs: this.options.retryWindowMs,
+        });
+        return {
+          record: {
+            ...base,
+            succeeded: false,
+            error: describe(result, verdict.reason),
+            next: next === null ? { status: 'failed' } : { status: 'pending', at: next },
+          },
+          disable: null,
+        };
+      }
+    }
+  }
+}
+
+/** The delivery log's error of a failed attempt: the reason, and what the receiver said. */
+function describe(result: SendResult, reason: string): string {
+  return result.kind === 'response' && result.responseSnippet !== ''
+    ? `${reason}: ${result.responseSnippet.slice(0, 500)}`
+    : reason;
+}

@@ -1,0 +1,143 @@
+import { hostname } from 'node:os';
+import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Bus } from '@berth/bus';
+import type { BerthConfig } from '@berth/config';
+import type { Database } from '@berth/db';
+import { CONFIG, DATABASE, LOGGER, ProblemFilter, Readiness } from '@berth/server';
+import type { Logger } from 'pino';
+import { WebhooksController } from './api/webhooks.controller';
+import { WebhooksService } from './api/webhooks.service';
+import { WebhookSender } from './delivery/webhook-sender';
+import { DeliveryRepository } from './delivery.repository';
+import { Dispatcher } from './dispatcher';
+import { EventRouter } from './event-router';
+import { SecretBox, webhooksKey } from './secret-box';
+import { SubscriptionRepository } from './subscription.repository';
+
+/** How often each instance looks for due deliveries when nothing woke it. */
+const POLL_MS = 500;
+
+/**
+ * How many deliveries of one subscription an instance claims, sends in order and records at
+ * once: under load this turns two statements per delivery into two per batch.
+ */
+const BATCH = 20;
+
+/** How long a claim outlives the send timeout, so that only a dead instance's claims expire. */
+const LEASE_MARGIN_MS = 10_000;
+
+/**
+ * The webhooks service as a module: the durable consumer that turns events into deliveries, the
+ * dispatcher that sends them, and the project webhook API. It owns its tables; it asks auth who
+ * calls its API.
+ */
+@Module({
+  controllers: [WebhooksController],
+  providers: [
+    {
+      provide: SubscriptionRepository,
+      inject: [DATABASE, CONFIG],
+      useFactory: (database: Database, config: BerthConfig) =>
+        new SubscriptionRepository(database.client, new SecretBox(webhooksKey(config))),
+    },
+    {
+      provide: DeliveryRepository,
+      inject: [DATABASE],
+      useFactory: (database: Database) => new DeliveryRepository(database.client),
+    },
+    {
+      provide: EventRouter,
+      inject: [SubscriptionRepository, DeliveryRepository, CONFIG],
+      useFactory: (
+        subscriptions: SubscriptionRepository,
+        deliveries: DeliveryRepository,
+        config: BerthConfig,
+      ) =>
+        new EventRouter(
+          subscriptions,
+          deliveries,
+          {
+            registryUrl: config.webhooks.publicUrl ?? `http://localhost:${config.http.port}`,
+            instanceId: `${hostname()}:${process.pid}`,
+          },
+          config.webhooks.retryWindowSeconds * 1000,
+        ),
+    },
+    {
+      provide: Dispatcher,
+      inject: [DeliveryRepository, SubscriptionRepository, EventRouter, CONFIG, LOGGER],
+      useFactory: (
+        deliveries: DeliveryRepository,
+        subscriptions: SubscriptionRepository,
+        router: EventRouter,
+        config: BerthConfig,
+        logger: Logger,
+      ) => {
+        const timeoutMs = config.webhooks.timeoutSeconds * 1000;
+        return new Dispatcher(
+          deliveries,
+          subscriptions,
+          new WebhookSender({ allowedCidrs: config.webhooks.allowedCidrs, timeoutMs }),
+          {
+            concurrency: config.webhooks.concurrency,
+            retryWindowMs: config.webhooks.retryWindowSeconds * 1000,
+            timeoutMs,
+            leaseMarginMs: LEASE_MARGIN_MS,
+            batch: BATCH,
+            pollMs: POLL_MS,
+          },
+          logger.child({ module: 'webhooks' }),
+          () => {
+            router.forget();
+          },
+        );
+      },
+    },
+    {
+      provide: WebhooksService,
+      inject: [SubscriptionRepository, DeliveryRepository, EventRouter, Dispatcher, CONFIG],
+      useFactory: (
+        subscriptions: SubscriptionRepository,
+        deliveries: DeliveryRepository,
+        router: EventRouter,
+        dispatcher: Dispatcher,
+        config: BerthConfig,
+      ) =>
+        new WebhooksService(
+          subscriptions,
+          deliveries,
+          { allowedCidrs: config.webhooks.allowedCidrs },
+          config.webhooks.retryWindowSeconds * 1000,
+          (project) => {
+            router.forget(project);
+            dispatcher.nudge();
+          },
+        ),
+    },
+    ProblemFilter,
+  ],
+})
+export class WebhooksModule implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    private readonly router: EventRouter,
+    private readonly dispatcher: Dispatcher,
+    private readonly bus: Bus,
+    private readonly readiness: Readiness,
+    @Inject(DATABASE) private readonly database: Database,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.router.onCreated(() => {
+      this.dispatcher.nudge();
+    });
+    await this.router.start(this.bus);
+    this.dispatcher.start();
+    this.readiness.add('webhooks-database', async () => {
+      await this.database.client.$queryRaw`SELECT 1`;
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.dispatcher.stop();
+  }
+}

@@ -1,0 +1,137 @@
+import {
+  WEBHOOK_EVENTS,
+  WEBHOOK_FORMATS,
+  WEBHOOK_LAYER_BYTES,
+  WEBHOOK_PROBES,
+  WEBHOOK_QUIET_MS,
+  WEBHOOKS_TARGET_RATIO,
+  type DeliveryLatency,
+  type LatencyFigures,
+  type WebhookBenchResult,
+} from '../scenarios/webhooks.scenarios';
+import type { TimedRun } from '../stats';
+import type { RunningTarget } from '../targets/target';
+import { pairRatio, renderPairTable, type PairReportRow } from './table';
+
+/** The memory of the webhook runs' Berth over its section, in bytes; null where it was not read. */
+export interface SectionMemory {
+  readonly startBytes: number | null;
+  readonly peakBytes: number | null;
+}
+
+/**
+ * The webhook section of the report (issue 4): push throughput with three subscriptions against
+ * none, delivery latency from commit to receipt, and whether every delivery arrived.
+ */
+export function webhookSection(
+  target: RunningTarget,
+  result: WebhookBenchResult,
+  memory: SectionMemory,
+  memoryLimitBytes: number,
+): string[] {
+  const { none, three } = result;
+  const scenario =
+    `image push: config + ${WEBHOOK_LAYER_BYTES / 1024} KiB layer + manifest by tag ` +
+    `(${result.runsPerCondition} × ${result.images} images, c=${result.concurrency})`;
+  const throughput = {
+    scenario,
+    metric: 'images/s',
+    base: rate(none),
+    other: rate(three),
+    better: 'higher' as const,
+  };
+  const ratio = pairRatio(throughput);
+  const rows: PairReportRow[] = [
+    {
+      ...throughput,
+      target: {
+        text: `≥${WEBHOOKS_TARGET_RATIO.toFixed(2)}×`,
+        met: ratio === null ? null : ratio >= WEBHOOKS_TARGET_RATIO,
+      },
+    },
+    {
+      scenario,
+      metric: 'p50 ms',
+      base: none.latency.p50,
+      other: three.latency.p50,
+      better: 'lower',
+      target: null,
+    },
+    {
+      scenario,
+      metric: 'p99 ms',
+      base: none.latency.p99,
+      other: three.latency.p99,
+      better: 'lower',
+      target: null,
+    },
+  ];
+  const expected = result.subscriptions.reduce((sum, s) => sum + s.expected, 0);
+  const received = result.subscriptions.reduce((sum, s) => sum + s.received, 0);
+  const faults = result.subscriptions.filter((s) => s.missing > 0 || s.unexpected > 0);
+  const mb = (bytes: number | null): string => (bytes === null ? 'n/a' : `${(bytes / 1e6).toFixed(0)} MB`);
+  const peak = memory.peakBytes;
+  const budget = `≤${memoryLimitBytes / 1e6} MB ${peak === null ? '?' : peak <= memoryLimitBytes ? 'ok' : 'MISSED'}`;
+  return [
+    '',
+    `Webhooks (issue 4): ${target.name}, pushes with three webhook subscriptions vs none`,
+    `  ${target.name}: ${target.url} — ${target.description}`,
+    '',
+    renderPairTable(rows, { base: 'none', other: 'three', ratio: 'three vs none' }),
+    '',
+    'three vs none: three ÷ none for rates, none ÷ three for latencies; below 1.00× is what the subscriptions',
+    `           cost. Issue 4 asks push throughput to stay within ${Math.round((1 - WEBHOOKS_TARGET_RATIO) * 100)} % (≥${WEBHOOKS_TARGET_RATIO.toFixed(2)}×). "three": a project with`,
+    `           one subscription per format (${WEBHOOK_FORMATS.join(', ')}), each to`,
+    `           ${WEBHOOK_EVENTS.join(' and ')}, delivering to a receiver in the bench on 127.0.0.1 that`,
+    '           answers 204 at once; "none": a project without any. One Berth process; runs alternated',
+    '           none/three/three/none, and each run with subscriptions waits for all its deliveries before the',
+    '           next starts. Every image is new (an artifact and a tag); MB/s is left out, the layers being',
+    '           a few KiB.',
+    "delivery latency, event commit → receipt (the CloudEvents `time` against the receiver's clock), artifact.pushed:",
+    ...latencyLines('under load (the timed pushes with subscriptions)', result.underLoad),
+    ...latencyLines(
+      `one push at a time (${WEBHOOK_PROBES}, each after the last one's deliveries)`,
+      result.idle,
+    ),
+    `  backlog: up to ${count(result.backlogAtEnd)} deliveries were still on their way when a timed run's last push was`,
+    `           answered; the run's last delivery arrived ${(result.drainMs / 1000).toFixed(1)} s after that.`,
+    `deliveries: ${count(received)} of ${count(expected)} expected arrived (${WEBHOOK_FORMATS.length} subscriptions × ` +
+      `${WEBHOOK_EVENTS.length} events per image pushed`,
+    `           into the project with them, warm-up and single pushes included); ${count(result.duplicates)} repeated, ` +
+      `${count(result.unsigned)} without webhook-id.`,
+    ...(faults.length === 0
+      ? ['  every expected delivery arrived, and nothing else.']
+      : faults.map(
+          (s) =>
+            `  ${s.missing > 0 ? 'MISSING' : 'UNEXPECTED'} ${s.format}: ${count(s.missing)} of ${count(s.expected)} ` +
+            `missing after ${WEBHOOK_QUIET_MS / 1000} s without any delivery, ${count(s.unexpected)} unexpected` +
+            (s.missingExamples.length > 0 ? `; e.g. ${s.missingExamples.join(', ')}` : ''),
+        )),
+    `memory: ${target.name}, its process tree, over this section: RSS at start ${mb(memory.startBytes)}, ` +
+      `peak ${mb(peak)} (${budget}).`,
+  ];
+}
+
+/** Images per second over the whole pooled run. */
+function rate(run: TimedRun): number {
+  return run.latency.count / (run.elapsedMs / 1000);
+}
+
+/** A latency with its split at the moment the delivery was stored. */
+function latencyLines(title: string, latency: DeliveryLatency): string[] {
+  return [
+    `  ${title}: ${figures(latency.total)}`,
+    `    event → delivery stored (outbox relay, bus, routing): ${figures(latency.toStored)}`,
+    `    stored → received (dispatcher queue, send):           ${figures(latency.storedToReceived)}`,
+  ];
+}
+
+function count(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** Whole milliseconds: both clocks the latencies come from tick in milliseconds. */
+function figures(f: LatencyFigures): string {
+  if (f.count === 0) return 'no samples';
+  return `p50 ${count(f.p50)} ms, p99 ${count(f.p99)} ms, max ${count(f.max)} ms (${count(f.count)} deliveries)`;
+}
