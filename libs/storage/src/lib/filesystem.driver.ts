@@ -150,15 +150,24 @@ export class FilesystemDriver implements StorageDriver {
     await mkdir(this.tempDir, { recursive: true });
     const temp = join(this.tempDir, randomUUID());
     const counter = new ByteCounter();
+    // `flush` fsyncs before the stream closes, so the rename below publishes durable bytes. (A
+    // FileHandle stream with autoClose off never settles the pipeline when the source is an
+    // HTTP request, so the path-based stream is used.)
+    const sink = createWriteStream(temp, { flags: 'wx', flush: durable });
     try {
-      // `flush` fsyncs before the stream closes, so the rename below publishes durable bytes. (A
-      // FileHandle stream with autoClose off never settles the pipeline when the source is an
-      // HTTP request, so the path-based stream is used.)
-      await pipeline(source, counter, createWriteStream(temp, { flags: 'wx', flush: durable }));
+      await pipeline(source, counter, sink);
       await this.renameInto(temp, target);
       if (durable) await this.syncDirectory(dirname(target));
       return counter.bytes;
     } catch (error) {
+      // A source that fails at once can settle the pipeline before the file is even open; the
+      // open then creates it after the cleanup, unless the cleanup waits for the stream to close.
+      if (!sink.closed)
+        await new Promise<void>((closed) =>
+          sink.once('close', () => {
+            closed();
+          }),
+        );
       await rm(temp, { force: true });
       throw error;
     }
