@@ -4,6 +4,7 @@ import { OciError } from '@berth/oci';
 import {
   AckPolicy,
   DeliverPolicy,
+  Events,
   RetentionPolicy,
   StorageType,
   connect,
@@ -45,6 +46,12 @@ const decoder = new TextDecoder();
 export class NatsBus extends Bus {
   private readonly subscriptions: Subscription[] = [];
   private readonly consumers: ConsumerMessages[] = [];
+  /**
+   * Whether the connection is up. A request sent while NATS is down is buffered by the client and
+   * its answer lost, so it would hang for its whole timeout (30 s) even after NATS is back: while
+   * disconnected, requests fail at once instead.
+   */
+  private connected = true;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -66,10 +73,19 @@ export class NatsBus extends Bus {
       const jsm = await nc.jetstreamManager();
       const bus = new NatsBus(nc, nc.jetstream(), jsm, options);
       await bus.ensureStream();
+      void bus.watchConnection();
       return bus;
     } catch (error) {
       await nc.close();
       throw error;
+    }
+  }
+
+  /** Follows the connection's state until it closes. */
+  private async watchConnection(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (status.type === Events.Disconnect) this.connected = false;
+      else if (status.type === Events.Reconnect) this.connected = true;
     }
   }
 
@@ -80,6 +96,8 @@ export class NatsBus extends Bus {
   }
 
   async request<Req, Res>(contract: RpcContract<Req, Res>, payload: Req): Promise<Res> {
+    if (!this.connected)
+      throw new OciError('UNAVAILABLE', `service unavailable: ${contract.subject} (bus disconnected)`);
     let reply;
     try {
       reply = await this.nc.request(this.subject(contract.subject), encoder.encode(JSON.stringify(payload)), {
