@@ -76,14 +76,26 @@ const COLUMNS = `d.id, d.subscription_id AS "subscriptionId", d.event_id AS "eve
 export class DeliveryRepository {
   constructor(private readonly db: PrismaClient) {}
 
-  /** Creates deliveries, skipping any that exists (the same event seen twice). Returns how many. */
+  /**
+   * Creates deliveries, skipping any that exists (the same event seen twice), in one raw
+   * statement: this runs for every event, on the push path of the all-in-one. Returns how many.
+   */
   async createMany(deliveries: readonly NewDelivery[]): Promise<number> {
     if (deliveries.length === 0) return 0;
-    const { count } = await this.db.webhookDelivery.createMany({
-      data: deliveries.map((d) => ({ id: randomUUID(), ...d, nextAttemptAt: new Date() })),
-      skipDuplicates: true,
-    });
-    return count;
+    const column = <T>(pick: (d: NewDelivery) => T): T[] => deliveries.map(pick);
+    return this.db.$executeRaw`
+      INSERT INTO webhook_delivery
+        (id, subscription_id, event_id, event_type, content_type, body, occurred_at, give_up_at)
+      SELECT id, subscription_id, event_id, event_type, content_type, body, occurred_at, give_up_at
+      FROM unnest(
+        ${column(() => randomUUID())}::text[], ${column((d) => d.subscriptionId)}::text[],
+        ${column((d) => d.eventId)}::text[], ${column((d) => d.eventType)}::text[],
+        ${column((d) => d.contentType)}::text[], ${column((d) => d.body)}::text[],
+        ${column((d) => d.occurredAt.toISOString())}::timestamptz[],
+        ${column((d) => d.giveUpAt.toISOString())}::timestamptz[]
+      ) WITH ORDINALITY AS t(id, subscription_id, event_id, event_type, content_type, body, occurred_at, give_up_at, n)
+      ORDER BY n
+      ON CONFLICT (subscription_id, event_id) DO NOTHING`;
   }
 
   /**

@@ -5,6 +5,7 @@ import type { BerthConfig } from '@berth/config';
 import type { Database } from '@berth/db';
 import { CONFIG, DATABASE, LOGGER, ProblemFilter, Readiness } from '@berth/server';
 import type { Logger } from 'pino';
+import { ProjectMaintainerGuard } from './api/project-caller';
 import { WebhooksController } from './api/webhooks.controller';
 import { WebhooksService } from './api/webhooks.service';
 import { WebhookSender } from './delivery/webhook-sender';
@@ -114,6 +115,7 @@ const LEASE_MARGIN_MS = 10_000;
           },
         ),
     },
+    ProjectMaintainerGuard,
     ProblemFilter,
   ],
 })

@@ -1,3 +1,4 @@
+import { Injectable, createParamDecorator, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Bus } from '@berth/bus';
 import { AuthorizeProjectCaller } from '@berth/contracts';
 import { Problem, type ProblemKind } from '@berth/server';
@@ -44,3 +45,27 @@ export async function requireProjectMaintainer(
     );
   return answer.subject;
 }
+
+const actors = new WeakMap<object, string>();
+
+/**
+ * Lets a request through `/api/v1/projects/{project}/webhooks` only for a caller who manages the
+ * project's webhooks (see {@link requireProjectMaintainer}); {@link Actor} then names it.
+ */
+@Injectable()
+export class ProjectMaintainerGuard implements CanActivate {
+  constructor(private readonly bus: Bus) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<FastifyRequest<{ Params: { project?: string } }>>();
+    actors.set(request, await requireProjectMaintainer(this.bus, request, request.params.project ?? ''));
+    return true;
+  }
+}
+
+/** The subject of the caller that {@link ProjectMaintainerGuard} let through. */
+export const Actor = createParamDecorator((_data: unknown, context: ExecutionContext): string => {
+  const actor = actors.get(context.switchToHttp().getRequest<object>());
+  if (actor === undefined) throw new Error('ProjectMaintainerGuard did not run');
+  return actor;
+});

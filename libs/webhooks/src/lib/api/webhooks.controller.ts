@@ -8,14 +8,12 @@ import {
   Patch,
   Post,
   Query,
-  Req,
   UseFilters,
+  UseGuards,
 } from '@nestjs/common';
-import { Bus } from '@berth/bus';
 import { ProblemFilter } from '@berth/server';
-import type { FastifyRequest } from 'fastify';
 import { DeliveryQuery } from './dto';
-import { requireProjectMaintainer } from './project-caller';
+import { Actor, ProjectMaintainerGuard } from './project-caller';
 import { WebhooksService, type DeliveryView, type SubscriptionView } from './webhooks.service';
 
 /**
@@ -23,105 +21,81 @@ import { WebhooksService, type DeliveryView, type SubscriptionView } from './web
  * redelivery. Project admins, maintainers and system admins only; auth judges the credentials.
  */
 @Controller('api/v1/projects/:project/webhooks')
+@UseGuards(ProjectMaintainerGuard)
 @UseFilters(ProblemFilter)
 export class WebhooksController {
-  constructor(
-    private readonly webhooks: WebhooksService,
-    private readonly bus: Bus,
-  ) {}
+  constructor(private readonly webhooks: WebhooksService) {}
 
   @Post()
-  async create(
-    @Req() request: FastifyRequest,
+  create(
+    @Actor() actor: string,
     @Param('project') project: string,
     @Body() body: unknown,
   ): Promise<SubscriptionView & { secret: string }> {
-    const actor = await requireProjectMaintainer(this.bus, request, project);
     return this.webhooks.create(project, body, actor);
   }
 
   @Get()
-  async list(@Req() request: FastifyRequest, @Param('project') project: string): Promise<SubscriptionView[]> {
-    await requireProjectMaintainer(this.bus, request, project);
+  list(@Param('project') project: string): Promise<SubscriptionView[]> {
     return this.webhooks.list(project);
   }
 
   @Get(':id')
-  async get(
-    @Req() request: FastifyRequest,
-    @Param('project') project: string,
-    @Param('id') id: string,
-  ): Promise<SubscriptionView> {
-    await requireProjectMaintainer(this.bus, request, project);
+  get(@Param('project') project: string, @Param('id') id: string): Promise<SubscriptionView> {
     return this.webhooks.get(project, id);
   }
 
   @Patch(':id')
-  async update(
-    @Req() request: FastifyRequest,
+  update(
     @Param('project') project: string,
     @Param('id') id: string,
     @Body() body: unknown,
   ): Promise<SubscriptionView> {
-    await requireProjectMaintainer(this.bus, request, project);
     return this.webhooks.update(project, id, body);
   }
 
   @Delete(':id')
   @HttpCode(204)
-  async delete(
-    @Req() request: FastifyRequest,
-    @Param('project') project: string,
-    @Param('id') id: string,
-  ): Promise<void> {
-    await requireProjectMaintainer(this.bus, request, project);
-    await this.webhooks.delete(project, id);
+  delete(@Param('project') project: string, @Param('id') id: string): Promise<void> {
+    return this.webhooks.delete(project, id);
   }
 
   /** Rotates the signing secret; the old one keeps signing too for `overlapSeconds` (24 h). */
   @Post(':id/secret')
   @HttpCode(200)
-  async rotate(
-    @Req() request: FastifyRequest,
+  rotate(
     @Param('project') project: string,
     @Param('id') id: string,
     @Body() body: unknown,
   ): Promise<{ secret: string; previousSecretValidUntil: string | null }> {
-    await requireProjectMaintainer(this.bus, request, project);
     return this.webhooks.rotateSecret(project, id, body);
   }
 
   @Get(':id/deliveries')
-  async deliveries(
-    @Req() request: FastifyRequest,
+  deliveries(
     @Param('project') project: string,
     @Param('id') id: string,
     @Query() query: unknown,
   ): Promise<DeliveryView[]> {
-    await requireProjectMaintainer(this.bus, request, project);
     return this.webhooks.deliveriesOf(project, id, DeliveryQuery.parse(query));
   }
 
   @Get(':id/deliveries/:deliveryId')
-  async delivery(
-    @Req() request: FastifyRequest,
+  delivery(
     @Param('project') project: string,
     @Param('id') id: string,
     @Param('deliveryId') deliveryId: string,
   ): Promise<DeliveryView> {
-    await requireProjectMaintainer(this.bus, request, project);
     return this.webhooks.delivery(project, id, deliveryId);
   }
 
   @Post(':id/deliveries/:deliveryId/redeliver')
   @HttpCode(202)
-  async redeliver(
-    @Req() request: FastifyRequest,
+  redeliver(
     @Param('project') project: string,
     @Param('id') id: string,
     @Param('deliveryId') deliveryId: string,
   ): Promise<DeliveryView> {
-    await requireProjectMaintainer(this.bus, request, project);
     return this.webhooks.redeliver(project, id, deliveryId);
   }
 }
