@@ -104,8 +104,9 @@ export class NatsBus extends Bus {
         timeout: contract.timeoutMs,
       });
     } catch (error) {
+      // No responder, or none answered in time: the service is unavailable, not broken (503).
       this.report(error, contract.subject);
-      throw new OciError('UNKNOWN', `service unavailable: ${contract.subject}`);
+      throw new OciError('UNAVAILABLE', `service unavailable: ${contract.subject}`);
     }
     return openEnvelope(JSON.parse(decoder.decode(reply.data)) as RpcEnvelope<Res>);
   }

@@ -110,4 +110,13 @@ describe('loadConfig', () => {
     );
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it('names the webhook CIDR setting when one of its ranges is malformed', () => {
+    expect(
+      loadConfig({ BERTH_WEBHOOK_ALLOWED_CIDRS: '10.0.0.0/8, 127.0.0.1/32' }).webhooks.allowedCidrs,
+    ).toEqual(['10.0.0.0/8', '127.0.0.1/32']);
+    expect(() => loadConfig({ BERTH_WEBHOOK_ALLOWED_CIDRS: '10.0.0.0/8,10.0.0.0/99' })).toThrow(
+      /webhooks\.allowedCidrs \(BERTH_WEBHOOK_ALLOWED_CIDRS\)/,
+    );
+  });
 });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { CidrError, parseCidr } from '@berth/webhooks-core';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().int().positive();
@@ -186,6 +187,16 @@ const schema = z.object({
       allowedCidrs: z
         .union([z.array(z.string()), z.string().transform((v) => v.split(',').map((c) => c.trim()))])
         .transform((list) => list.filter((c) => c !== ''))
+        .superRefine((list, context) => {
+          for (const cidr of list) {
+            try {
+              parseCidr(cidr);
+            } catch (error) {
+              if (!(error instanceof CidrError)) throw error;
+              context.addIssue({ code: 'custom', message: error.message });
+            }
+          }
+        })
         .default([]),
     })
     .prefault({}),

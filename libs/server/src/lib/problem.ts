@@ -3,6 +3,7 @@ import { LOGGER } from './tokens';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { OciError } from '@berth/oci';
 
 /** The kinds of problem the management API reports; each has its status and title. */
 const PROBLEMS = {
@@ -80,9 +81,14 @@ export class ProblemFilter implements ExceptionFilter {
       });
     }
     if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const kind = (Object.keys(PROBLEMS) as ProblemKind[]).find((k) => PROBLEMS[k][0] === status);
+      const kind = kindOf(exception.getStatus());
       if (kind) return new Problem(kind, exception.message);
+    }
+    // A service asked over the bus refused (e.g. `UNAVAILABLE` while it cannot be reached): its
+    // status carries over; only a failure the service did not explain is internal.
+    if (exception instanceof OciError) {
+      const kind = kindOf(exception.status);
+      if (kind && kind !== 'internal') return new Problem(kind, exception.message);
     }
     const status = (exception as { statusCode?: unknown } | null)?.statusCode;
     if (status === 400) return new Problem('bad-request', (exception as Error).message);
@@ -90,4 +96,8 @@ export class ProblemFilter implements ExceptionFilter {
     this.logger.error({ reqId: request.id, err: exception, url: request.url }, 'management request failed');
     return new Problem('internal', 'internal error');
   }
+}
+
+function kindOf(status: number): ProblemKind | undefined {
+  return (Object.keys(PROBLEMS) as ProblemKind[]).find((k) => PROBLEMS[k][0] === status);
 }

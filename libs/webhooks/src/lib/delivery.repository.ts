@@ -112,11 +112,16 @@ export class DeliveryRepository {
     if (claim.subscriptions <= 0) return [];
     const rows = await this.db.$queryRaw<(DeliveryRow & SealedTarget & { seq: bigint })[]>`
       WITH heads AS (
-        SELECT DISTINCT ON (p.subscription_id) p.subscription_id, p.next_attempt_at, p.leased_until
-        FROM webhook_delivery p
-        JOIN webhook_subscription s ON s.id = p.subscription_id AND s.enabled
-        WHERE p.status = 'pending' AND NOT (p.subscription_id = ANY(${[...busy]}::text[]))
-        ORDER BY p.subscription_id, p.seq
+        -- The head of each enabled subscription's queue: one index probe per subscription, so a
+        -- backlog behind a target that is down costs nothing to the poll.
+        SELECT s.id AS subscription_id, h.next_attempt_at, h.leased_until
+        FROM webhook_subscription s
+        CROSS JOIN LATERAL (
+          SELECT p.next_attempt_at, p.leased_until FROM webhook_delivery p
+          WHERE p.subscription_id = s.id AND p.status = 'pending'
+          ORDER BY p.seq LIMIT 1
+        ) h
+        WHERE s.enabled AND NOT (s.id = ANY(${[...busy]}::text[]))
       ), due AS (
         SELECT subscription_id FROM heads
         WHERE next_attempt_at <= ${now} AND (leased_until IS NULL OR leased_until <= ${now})

@@ -12,7 +12,7 @@ import { AccessService } from '../access.service';
 import { CredentialsService } from '../credentials.service';
 import type { RequestContext } from '../access.service';
 import { contextOf, presentedCredentials, type PresentedCredentials } from '../http';
-import { subjectOf, type Identity } from '../model';
+import { subjectOf, WORKLOAD_PREFIX, type Identity } from '../model';
 import { KeyRing } from '../token/key-ring';
 import { Problem } from '@berth/server';
 
@@ -117,6 +117,8 @@ export class CallerGuard implements CanActivate {
           if (error instanceof TokenError) throw unauthorized('the token is not valid');
           throw error;
         }
+        if (subject.startsWith(WORKLOAD_PREFIX))
+          throw unauthorized('a CI workload token is for the registry only; use a user or robot here');
         const identity = await this.access.identityOf(subject);
         if (!identity) throw unauthorized('the token speaks for an account that no longer exists');
         return identity;
