@@ -19,7 +19,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { BenchConfigError, loadBenchConfig, type BenchConfig } from './config/bench.config';
+import {
+  BenchConfigError,
+  loadBenchConfig,
+  type BenchConfig,
+  type WebhookBenchShape,
+} from './config/bench.config';
 import { BenchFailure } from './http/bench-failure.error';
 import { HttpClient } from './http/http-client';
 import { RegistryClient } from './http/registry-client';
@@ -101,7 +106,7 @@ type WebhookOutcome =
       readonly result: WebhookBenchResult;
       readonly memory: SectionMemory;
     }
-  | { readonly kind: 'failed'; readonly reason: string };
+  | { readonly kind: 'failed'; readonly shape: WebhookBenchShape; readonly reason: string };
 
 /** Progress goes to stderr so stdout carries only the report. */
 function progress(message: string): void {
@@ -191,10 +196,13 @@ async function main(): Promise<number> {
     }
     for (const c of contestants) c.rss?.stop();
 
-    let webhooks: WebhookOutcome | null = null;
-    if (config.webhooks.kind === 'spawn') {
+    const webhooks: WebhookOutcome[] = [];
+    const settings = config.webhooks;
+    for (const shape of settings.kind === 'spawn' ? settings.shapes : []) {
+      if (settings.kind !== 'spawn') break;
       try {
-        webhooks = await webhookRuns(config, config.webhooks, project, others);
+        const outcome = await webhookRuns(config, settings, shape, project, others);
+        if (outcome !== null) webhooks.push(outcome);
       } catch (error) {
         // The section runs last on a Berth of its own: its failure voids its figures, not the
         // tables above, which are printed before the bench exits non-zero.
@@ -203,8 +211,8 @@ async function main(): Promise<number> {
           !(error instanceof BenchFailure || error instanceof RegistryStartError)
         )
           throw error;
-        process.stderr.write(`\nwebhook runs failed: ${error.message}\n`);
-        webhooks = { kind: 'failed', reason: error.message };
+        process.stderr.write(`\nwebhook runs (${shape}) failed: ${error.message}\n`);
+        webhooks.push({ kind: 'failed', shape, reason: error.message });
       }
     }
 
@@ -219,7 +227,7 @@ async function main(): Promise<number> {
         (performance.now() - started) / 1000,
       ),
     );
-    return webhooks?.kind === 'failed' ? 1 : 0;
+    return webhooks.some((outcome) => outcome.kind === 'failed') ? 1 : 0;
   } catch (error) {
     // Requests cut off by our own shutdown are not the registry's failure.
     if (shutdown.signal.aborted) return 1;
@@ -243,11 +251,12 @@ async function main(): Promise<number> {
 async function webhookRuns(
   config: BenchConfig,
   settings: Extract<BenchConfig['webhooks'], { kind: 'spawn' }>,
+  shape: WebhookBenchShape,
   project: string,
   others: Omit<Contestant, 'ctx'>[],
 ): Promise<WebhookOutcome | null> {
-  progress('starting Berth for the webhook runs');
-  const target = await startBerthWebhooksTarget(config);
+  progress(`starting Berth (${shape}) for the webhook runs`);
+  const target = await startBerthWebhooksTarget(config, shape);
   if (target === null) return null;
   const http = new HttpClient(settings.concurrency + 2, config.requestIdleTimeoutMs);
   const rss = target.pid === null ? null : new RssSampler(target.pid);
@@ -258,9 +267,18 @@ async function webhookRuns(
     target,
     new RegistryClient(target.url, http, null),
     project,
-    progress,
+    (message) => {
+      progress(`${message} (${shape})`);
+    },
   );
   rss?.stop();
+  // Each shape's Berth is stopped once measured, so that the next one has the machine to itself.
+  others.splice(
+    others.findIndex((other) => other.target === target),
+    1,
+  );
+  http.close();
+  await target.stop();
   return {
     kind: 'measured',
     target,
@@ -276,7 +294,7 @@ function report(
   list: readonly Scenario[],
   results: ReadonlyMap<Scenario, ReadonlyMap<TargetName, ScenarioResult>>,
   withDistribution: boolean,
-  webhooks: WebhookOutcome | null,
+  webhooks: readonly WebhookOutcome[],
   seconds: number,
 ): string {
   const rows: ReportRow[] = [];
@@ -358,11 +376,16 @@ function report(
     );
   }
   lines.push(...authReport(contestants, list, results));
-  if (webhooks?.kind === 'measured') {
-    lines.push(...webhookSection(webhooks.target, webhooks.result, webhooks.memory, BERTH_RSS_LIMIT_BYTES));
-  } else if (webhooks?.kind === 'failed') {
-    lines.push('', 'Webhooks (issue 4): FAILED, no figures — a registry answered wrongly or did not start:');
-    lines.push(...webhooks.reason.split('\n').map((line) => `  ${line}`));
+  for (const outcome of webhooks) {
+    if (outcome.kind === 'measured') {
+      lines.push(...webhookSection(outcome.target, outcome.result, outcome.memory, BERTH_RSS_LIMIT_BYTES));
+    } else {
+      lines.push(
+        '',
+        `Webhooks (issue 4), ${outcome.shape}: FAILED, no figures — a registry answered wrongly or did not start:`,
+      );
+      lines.push(...outcome.reason.split('\n').map((line) => `  ${line}`));
+    }
   }
   if (notes.length > 0) lines.push('notes:', ...notes.map((n) => `  - ${n}`));
   lines.push(`finished in ${seconds.toFixed(0)} s`, '');

@@ -36,11 +36,8 @@ import { BlobstoreService } from './blobstore.service';
       provide: OutboxRelay,
       inject: [DATABASE, Bus, LOGGER],
       useFactory: (database: Database, bus: Bus, logger: Logger) =>
-        new OutboxRelay(
-          database.client,
-          bus,
-          logger.child({ module: 'blobstore', component: 'outbox-relay' }),
-        ),
+        // One relay per database and process: in the all-in-one, metadata and blobstore share it.
+        OutboxRelay.shared(database.client, bus, logger.child({ component: 'outbox-relay' })),
     },
     {
       provide: BlobstoreService,

@@ -35,11 +35,8 @@ import { MetadataService } from './metadata.service';
       provide: OutboxRelay,
       inject: [DATABASE, Bus, LOGGER],
       useFactory: (database: Database, bus: Bus, logger: Logger) =>
-        new OutboxRelay(
-          database.client,
-          bus,
-          logger.child({ module: 'metadata', component: 'outbox-relay' }),
-        ),
+        // One relay per database and process: in the all-in-one, metadata and blobstore share it.
+        OutboxRelay.shared(database.client, bus, logger.child({ component: 'outbox-relay' })),
     },
     {
       provide: MetadataService,

@@ -231,9 +231,10 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
   it('publishes each event exactly once, in order, with two relays racing', async () => {
     const tapA = new TapBus(consumer);
     const tapB = new TapBus(consumer);
-    // Polling hard, and each nudged by its own process's commits, they contend for every batch.
-    const relayA = relay(backend.first, tapA, { batchSize: 7, pollMs: 5 });
-    const relayB = relay(backend.second, tapB, { batchSize: 7, pollMs: 5 });
+    // Polling hard, each nudged by its own process's commits and giving the lease up as soon as
+    // it has published, they contend for every batch.
+    const relayA = relay(backend.first, tapA, { batchSize: 7, pollMs: 5, lingerMs: 0 });
+    const relayB = relay(backend.second, tapB, { batchSize: 7, pollMs: 5, lingerMs: 0 });
     relayA.start();
     relayB.start();
     const written: string[] = [];
@@ -341,6 +342,71 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     await new Promise((r) => setTimeout(r, 300));
     expect(tap.published).toHaveLength(2);
     expect(await unpublished(backend.first)).toBe(2);
+  });
+
+  it('keeps its lease through a stream of commits, and gives it up once the outbox stays drained', async () => {
+    const sut = relay(backend.first, consumer, { lingerMs: 400 });
+    sut.start();
+    const owners = async (): Promise<string[]> =>
+      (await backend.first.client.$queryRaw<{ owner: string }[]>`SELECT owner FROM event_outbox_relay`).map(
+        (row) => row.owner,
+      );
+    const first = await write(backend.first, 1, nudging(sut));
+    await eventually(() => seen.length === 1);
+    const holder = await owners();
+    expect(holder).toHaveLength(1);
+    // Within the linger the lease stays taken, so that the next commit needs no new one.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await owners()).toEqual(holder);
+    const second = await write(backend.first, 1, nudging(sut));
+    await eventually(() => seen.length === 2);
+    expect(await owners()).toEqual(holder);
+    expect(seen).toEqual([...first, ...second]);
+    // Nothing more: the linger runs out and the lease is given up for another process's relay.
+    await eventually(async () => (await owners()).length === 0, 5_000);
+  });
+
+  it('publishes, before giving its lease up, what another process committed during its linger', async () => {
+    const tapA = new TapBus(consumer);
+    const tapB = new TapBus(consumer);
+    const holder = relay(backend.first, tapA, { lingerMs: 300 });
+    const waiting = relay(backend.second, tapB);
+    holder.start();
+    await write(backend.first, 1, nudging(holder));
+    await eventually(() => seen.length === 1);
+    // Started only now, so that the first event is surely the holder's and it holds the lease.
+    waiting.start();
+    // Committed in the other process while the holder lingers: only the waiting relay is nudged.
+    const startedAt = Date.now();
+    const late = await write(backend.second, 1, nudging(waiting));
+    await eventually(() => seen.length === 2);
+    expect(seen.at(-1)).toBe(late[0]);
+    expect(tapA.published).toHaveLength(2);
+    expect(tapB.published).toHaveLength(0);
+    expect(Date.now() - startedAt).toBeLessThan(2_000);
+  });
+
+  it('gives each database one relay per process, which stops with the last module that started it', async () => {
+    const tap = new TapBus(consumer);
+    const sut = OutboxRelay.shared(backend.first.client, tap, silent, FAST);
+    relays.push(sut);
+    expect(OutboxRelay.shared(backend.first.client, tap, silent, FAST)).toBe(sut);
+    sut.start();
+    sut.start();
+    await sut.stop();
+    // One of its two users is still there: it still publishes.
+    await write(backend.first, 2, nudging(sut));
+    await eventually(() => seen.length === 2);
+    await sut.stop();
+    await write(backend.first, 1, nudging(sut));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(tap.published).toHaveLength(2);
+    // Once stopped it is not handed out again: the next caller gets a relay of its own.
+    const next = OutboxRelay.shared(backend.first.client, tap, silent, FAST);
+    relays.push(next);
+    expect(next).not.toBe(sut);
+    next.start();
+    await eventually(() => seen.length === 3);
   });
 
   it('takes over from a relay that died holding the lease once the lease runs out', async () => {

@@ -20,6 +20,13 @@ export interface OutboxRelayOptions {
   readonly maxBackoffMs?: number;
   /** How long `stop` waits for the round in flight (a publish may be waiting on consumers). */
   readonly stopGraceMs?: number;
+  /**
+   * How long a relay that has just published keeps its lease, waiting for the next nudge: under
+   * a steady stream of commits, a round is then two statements (read, stamp) instead of five.
+   * Rows that another process committed meanwhile (its relay cannot take the lease) are found by
+   * a look at the outbox when the linger ends, and published before the lease is given up.
+   */
+  readonly lingerMs?: number;
 }
 
 /** The one lease row of the outbox (a database has one outbox, and so one lease). */
@@ -28,6 +35,9 @@ const LEASE = 'event_outbox';
 const CONTENDED_RETRY_MS = 50;
 /** Rows deleted per purge statement, so that a purge never holds many locks for long. */
 const PURGE_CHUNK = 10_000;
+
+/** The relay of each database in this process (see {@link OutboxRelay.shared}). */
+const sharedRelays = new WeakMap<PrismaClient, OutboxRelay>();
 
 interface OutboxRow {
   id: string;
@@ -68,12 +78,17 @@ export class OutboxRelay {
   private readonly purgeEveryMs: number;
   private readonly maxBackoffMs: number;
   private readonly stopGraceMs: number;
+  private readonly lingerMs: number;
+  /** Callers of `start` not yet matched by a `stop`: a shared relay stops with its last user. */
+  private users = 0;
   private running: Promise<void> | null = null;
   private stopped = false;
   /** Set by a nudge, cleared when a round starts reading: a nudge during a round means "go again". */
   private nudged = false;
   private lastNudgeAt = 0;
   private holdsLease = false;
+  /** When the lease was last taken or renewed (this process's clock). */
+  private leaseRenewedAt = 0;
   private lastPurgeAt = 0;
   private wake: (() => void) | null = null;
 
@@ -90,13 +105,33 @@ export class OutboxRelay {
     this.purgeEveryMs = options.purgeEveryMs ?? 10 * 60_000;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.stopGraceMs = options.stopGraceMs ?? 5_000;
+    this.lingerMs = options.lingerMs ?? 25;
     // The first purge waits a while: a fleet that restarts together should not purge at once.
     this.lastPurgeAt = Date.now();
   }
 
-  /** Starts relaying in the background. Once stopped, a relay does not start again. */
+  /**
+   * The one relay of `db` in this process, created on first use: every module of a process that
+   * writes the outbox (metadata and blobstore in the all-in-one) nudges and starts the same relay,
+   * instead of running one each that would contend for the lease. It stops with the last module
+   * that started it; a later call creates a new one.
+   */
+  static shared(db: PrismaClient, bus: Bus, logger: Logger, options: OutboxRelayOptions = {}): OutboxRelay {
+    const existing = sharedRelays.get(db);
+    if (existing !== undefined && !existing.stopped) return existing;
+    const relay = new OutboxRelay(db, bus, logger, options);
+    sharedRelays.set(db, relay);
+    return relay;
+  }
+
+  /**
+   * Starts relaying in the background. Each call must be matched by a {@link OutboxRelay.stop}; the
+   * relay stops at the last one. Once stopped, a relay does not start again.
+   */
   start(): void {
-    if (this.running !== null || this.stopped) return;
+    if (this.stopped) return;
+    this.users++;
+    if (this.running !== null) return;
     this.running = this.loop();
   }
 
@@ -113,6 +148,11 @@ export class OutboxRelay {
    * published again by the next relay.
    */
   async stop(): Promise<void> {
+    if (this.users > 1) {
+      this.users--;
+      return;
+    }
+    this.users = 0;
     this.stopped = true;
     this.wake?.();
     if (this.running === null) return;
@@ -144,6 +184,11 @@ export class OutboxRelay {
         continue;
       }
       if (round.kind === 'published' && (round.count === this.batchSize || this.nudged)) continue;
+      if (round.kind === 'published' && round.count > 0) {
+        // Commits often come in streams: wait a moment for the next one with the lease still held.
+        await this.sleep(this.lingerMs, true);
+        if (this.nudged || (await this.pendingAfterLinger())) continue;
+      }
       await this.releaseLease();
       await this.purgeIfDue();
       const recentlyNudged = Date.now() - this.lastNudgeAt < this.pollMs;
@@ -156,12 +201,8 @@ export class OutboxRelay {
   private async round(): Promise<Round> {
     this.nudged = false;
     // An idle poll only reads: the lease is written only when there is something to publish.
-    if (!this.holdsLease) {
-      const pending = await this.db.$queryRaw<{ id: string }[]>`
-        SELECT id FROM event_outbox WHERE published_at IS NULL LIMIT 1`;
-      if (pending.length === 0) return { kind: 'published', count: 0 };
-    }
-    if (!(await this.acquireLease())) return { kind: 'contended' };
+    if (!this.holdsLease && !(await this.pending())) return { kind: 'published', count: 0 };
+    if (!(await this.holdLease())) return { kind: 'contended' };
     const rows = await this.db.$queryRaw<OutboxRow[]>`
       SELECT id, subject, payload FROM event_outbox
       WHERE published_at IS NULL ORDER BY seq LIMIT ${this.batchSize}`;
@@ -196,8 +237,40 @@ export class OutboxRelay {
     return { kind: 'published', count: accepted.length };
   }
 
+  /** Whether the outbox has a row to publish. */
+  private async pending(): Promise<boolean> {
+    const rows = await this.db.$queryRaw<{ id: string }[]>`
+      SELECT id FROM event_outbox WHERE published_at IS NULL LIMIT 1`;
+    return rows.length > 0;
+  }
+
+  /**
+   * Whether rows were committed during the linger that no nudge announced (another process's,
+   * whose relay waits for the lease). A failed look counts as none: the lease is given up and the
+   * rows are found by the next poll, this relay's or another's.
+   */
+  private async pendingAfterLinger(): Promise<boolean> {
+    if (this.stopped) return false;
+    try {
+      return await this.pending();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'event relay could not look at the outbox');
+      return false;
+    }
+  }
+
+  /**
+   * Takes the lease, or renews it once a third of it has passed; false if another relay holds it.
+   * A lease renewed less than a third of its length ago still has two thirds to run.
+   */
+  private async holdLease(): Promise<boolean> {
+    if (this.holdsLease && Date.now() - this.leaseRenewedAt < this.leaseMs / 3) return true;
+    return this.acquireLease();
+  }
+
   /** Takes the lease if it is free or expired, or renews it if it is ours; false if another holds it. */
   private async acquireLease(): Promise<boolean> {
+    const startedAt = Date.now();
     const rows = await this.db.$queryRaw<{ owner: string }[]>`
       INSERT INTO event_outbox_relay (name, owner, lease_until)
       VALUES (${LEASE}, ${this.owner}, now() + ${this.leaseMs}::integer * interval '1 millisecond')
@@ -205,6 +278,7 @@ export class OutboxRelay {
       WHERE event_outbox_relay.owner = EXCLUDED.owner OR event_outbox_relay.lease_until <= now()
       RETURNING owner`;
     this.holdsLease = rows.length > 0;
+    if (this.holdsLease) this.leaseRenewedAt = startedAt;
     return this.holdsLease;
   }
 

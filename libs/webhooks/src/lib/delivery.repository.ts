@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Prisma, type PrismaClient } from '@berth/db';
+import type { PrismaClient } from '@berth/db';
 import type { Attempt, Delivery, DeliveryStatus, DeliveryWithBody } from './model';
 
 interface DeliveryRow {
@@ -61,12 +61,6 @@ export interface AttemptRecord {
     { readonly status: 'pending'; readonly at: Date } | { readonly status: 'delivered' | 'failed' };
 }
 
-const COLUMNS = `d.id, d.subscription_id AS "subscriptionId", d.event_id AS "eventId", d.event_type AS "eventType",
-  d.content_type AS "contentType", d.body, d.status, d.attempts, d.next_attempt_at AS "nextAttemptAt",
-  d.give_up_at AS "giveUpAt", d.last_response_code AS "lastResponseCode", d.last_error AS "lastError",
-  d.last_latency_ms AS "lastLatencyMs", d.occurred_at AS "occurredAt", d.created_at AS "createdAt",
-  d.delivered_at AS "deliveredAt"`;
-
 /**
  * Deliveries and their attempts: the webhooks service's durable queue. A subscription's pending
  * deliveries go out one at a time in the order they were created (`seq`); instances claim the
@@ -110,39 +104,10 @@ export class DeliveryRepository {
     busy: readonly string[],
   ): Promise<ClaimedDelivery[]> {
     if (claim.subscriptions <= 0) return [];
+    // A function, so that its plan is kept per connection (see the migration that creates it).
     const rows = await this.db.$queryRaw<(DeliveryRow & SealedTarget & { seq: bigint })[]>`
-      WITH heads AS (
-        -- The head of each enabled subscription's queue: one index probe per subscription, so a
-        -- backlog behind a target that is down costs nothing to the poll.
-        SELECT s.id AS subscription_id, h.next_attempt_at, h.leased_until
-        FROM webhook_subscription s
-        CROSS JOIN LATERAL (
-          SELECT p.next_attempt_at, p.leased_until FROM webhook_delivery p
-          WHERE p.subscription_id = s.id AND p.status = 'pending'
-          ORDER BY p.seq LIMIT 1
-        ) h
-        WHERE s.enabled AND NOT (s.id = ANY(${[...busy]}::text[]))
-      ), due AS (
-        SELECT subscription_id FROM heads
-        WHERE next_attempt_at <= ${now} AND (leased_until IS NULL OR leased_until <= ${now})
-        LIMIT ${claim.subscriptions}
-      ), batch AS (
-        SELECT q.id, q.rank FROM due, LATERAL (
-          SELECT id, row_number() OVER (ORDER BY seq) AS rank FROM webhook_delivery
-          WHERE subscription_id = due.subscription_id AND status = 'pending'
-          ORDER BY seq LIMIT ${claim.batch}
-        ) q
-      )
-      UPDATE webhook_delivery d
-      SET leased_until = ${now}::timestamptz
-            + (batch.rank * ${claim.attemptMs} + ${claim.marginMs}) * interval '1 millisecond',
-          updated_at = ${now}
-      FROM webhook_subscription s, batch
-      WHERE d.id = batch.id AND s.id = d.subscription_id AND d.status = 'pending'
-        AND (d.leased_until IS NULL OR d.leased_until <= ${now})
-      RETURNING ${Prisma.raw(COLUMNS)}, d.seq, s.url, s.headers_sealed AS "headersSealed",
-        s.secret_sealed AS "secretSealed", s.previous_secret_sealed AS "previousSecretSealed",
-        s.previous_secret_expires_at AS "previousSecretExpiresAt"`;
+      SELECT * FROM webhook_claim(${[...busy]}::text[], ${now}::timestamptz, ${claim.subscriptions}::int,
+        ${claim.batch}::int, ${claim.attemptMs}::int, ${claim.marginMs}::int)`;
     return rows
       .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0))
       .map((row) => ({
@@ -176,33 +141,15 @@ export class DeliveryRepository {
       return;
     }
     const column = <T>(pick: (a: AttemptRecord) => T): T[] => attempts.map(pick);
-    const succeeded = last.succeeded;
-    await this.db.$executeRaw`
-      WITH input AS (
-        SELECT * FROM unnest(
-          ${column((a) => a.deliveryId)}::text[], ${column((a) => a.attempt)}::int[],
-          ${column((a) => a.at.toISOString())}::timestamptz[], ${column((a) => a.responseCode)}::int[],
-          ${column((a) => a.error?.slice(0, 1000) ?? null)}::text[], ${column((a) => a.latencyMs)}::int[],
-          ${column((a) => a.next.status)}::text[],
-          ${column((a) => (a.next.status === 'pending' ? a.next.at.toISOString() : null))}::timestamptz[]
-        ) AS t(id, attempt, at, code, error, latency, status, next_at)
-      ), logged AS (
-        INSERT INTO webhook_attempt (delivery_id, attempt, at, response_code, error, latency_ms)
-        SELECT id, attempt, at, code, error, latency FROM input
-      ), released AS (
-        UPDATE webhook_delivery SET leased_until = NULL WHERE id = ANY(${[...unsent]}::text[])
-      ), outcome AS (
-        UPDATE webhook_subscription
-        SET consecutive_failures = CASE WHEN ${succeeded} THEN 0 ELSE consecutive_failures + 1 END,
-            failing_since = CASE WHEN ${succeeded} THEN NULL ELSE COALESCE(failing_since, ${last.at}) END
-        WHERE id = ${subscriptionId} AND (NOT ${succeeded} OR consecutive_failures > 0 OR failing_since IS NOT NULL)
-      )
-      UPDATE webhook_delivery d
-      SET attempts = i.attempt, status = i.status, leased_until = NULL, last_response_code = i.code,
-          last_error = i.error, last_latency_ms = i.latency, updated_at = i.at,
-          next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),
-          delivered_at = CASE WHEN i.status = 'delivered' THEN i.at ELSE d.delivered_at END
-      FROM input i WHERE d.id = i.id`;
+    // A function, so that its plans are kept per connection (see the migration that creates it).
+    await this.db.$queryRaw<{ moved: number }[]>`
+      SELECT webhook_record(
+        ${subscriptionId}::text, ${column((a) => a.deliveryId)}::text[], ${column((a) => a.attempt)}::int[],
+        ${column((a) => a.at.toISOString())}::timestamptz[], ${column((a) => a.responseCode)}::int[],
+        ${column((a) => a.error?.slice(0, 1000) ?? null)}::text[], ${column((a) => a.latencyMs)}::int[],
+        ${column((a) => a.next.status)}::text[],
+        ${column((a) => (a.next.status === 'pending' ? a.next.at.toISOString() : null))}::timestamptz[],
+        ${[...unsent]}::text[], ${last.succeeded}::boolean, ${last.at}::timestamptz) AS moved`;
   }
 
   /** Fails every pending delivery of a subscription (it was disabled), with the reason. */

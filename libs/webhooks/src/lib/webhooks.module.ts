@@ -24,6 +24,12 @@ const POLL_MS = 500;
  */
 const BATCH = 20;
 
+/**
+ * The least time between two claims of an instance: under load, deliveries gather into batches
+ * for this long, at the price of as much latency; an idle instance claims at once when woken.
+ */
+const PASS_INTERVAL_MS = 50;
+
 /** How long a claim outlives the send timeout, so that only a dead instance's claims expire. */
 const LEASE_MARGIN_MS = 10_000;
 
@@ -86,6 +92,7 @@ const LEASE_MARGIN_MS = 10_000;
             leaseMarginMs: LEASE_MARGIN_MS,
             batch: BATCH,
             pollMs: POLL_MS,
+            passIntervalMs: PASS_INTERVAL_MS,
           },
           logger.child({ module: 'webhooks' }),
           () => {

@@ -40,6 +40,15 @@ const schema = z.object({
   BENCH_WEBHOOK_IMAGES: positiveInt.default(100),
   /** Images pushed at once in the webhook runs, as a CI fleet pushing small images does. */
   BENCH_WEBHOOK_CONCURRENCY: positiveInt.default(8),
+  /**
+   * The shapes of Berth the webhook runs are made on, comma-separated: `all-in-one` (PGlite, the
+   * in-process bus) and `distributed` (each service a process, on the local PostgreSQL and NATS).
+   */
+  BENCH_WEBHOOK_SHAPES: z
+    .string()
+    .default('all-in-one,distributed')
+    .transform((list) => [...new Set(list.split(',').map((shape) => shape.trim()))])
+    .pipe(z.array(z.enum(['all-in-one', 'distributed'])).min(1)),
   BENCH_REQUEST_IDLE_TIMEOUT_S: positiveInt.default(60),
   BENCH_CONCURRENCY: positiveInt.default(32),
   BENCH_MONOLITHIC_MIB: positiveInt.default(64),
@@ -89,8 +98,16 @@ export type AuthTargetSource =
  * none (issue 4): on a Berth it starts for the purpose, or not at all, for the reason given.
  */
 export type WebhookBenchSource =
-  | { readonly kind: 'spawn'; readonly images: number; readonly concurrency: number }
+  | {
+      readonly kind: 'spawn';
+      readonly images: number;
+      readonly concurrency: number;
+      readonly shapes: readonly WebhookBenchShape[];
+    }
   | { readonly kind: 'skip'; readonly reason: string };
+
+/** A shape of Berth the webhook runs are made on. */
+export type WebhookBenchShape = 'all-in-one' | 'distributed';
 
 /** The bench's whole configuration, validated once at start. */
 export interface BenchConfig {
@@ -219,7 +236,12 @@ function webhookBenchSource(e: z.infer<typeof schema>): WebhookBenchSource {
       reason: 'BENCH_BERTH_URL is set; the webhook runs need a Berth the bench starts itself',
     };
   }
-  return { kind: 'spawn', images: e.BENCH_WEBHOOK_IMAGES, concurrency: e.BENCH_WEBHOOK_CONCURRENCY };
+  return {
+    kind: 'spawn',
+    images: e.BENCH_WEBHOOK_IMAGES,
+    concurrency: e.BENCH_WEBHOOK_CONCURRENCY,
+    shapes: e.BENCH_WEBHOOK_SHAPES,
+  };
 }
 
 /**

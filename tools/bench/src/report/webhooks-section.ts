@@ -65,6 +65,18 @@ export function webhookSection(
       better: 'lower',
       target: null,
     },
+    ...(result.cpuMsPerImage.none === null || result.cpuMsPerImage.three === null
+      ? []
+      : [
+          {
+            scenario,
+            metric: 'Berth CPU ms/image',
+            base: result.cpuMsPerImage.none,
+            other: result.cpuMsPerImage.three,
+            better: 'lower' as const,
+            target: null,
+          },
+        ]),
   ];
   const expected = result.subscriptions.reduce((sum, s) => sum + s.expected, 0);
   const received = result.subscriptions.reduce((sum, s) => sum + s.received, 0);
@@ -83,10 +95,13 @@ export function webhookSection(
     `           cost. Issue 4 asks push throughput to stay within ${Math.round((1 - WEBHOOKS_TARGET_RATIO) * 100)} % (≥${WEBHOOKS_TARGET_RATIO.toFixed(2)}×). "three": a project with`,
     `           one subscription per format (${WEBHOOK_FORMATS.join(', ')}), each to`,
     `           ${WEBHOOK_EVENTS.join(' and ')}, delivering to a receiver in the bench on 127.0.0.1 that`,
-    '           answers 204 at once; "none": a project without any. One Berth process; runs alternated',
+    '           answers 204 at once; "none": a project without any. One Berth, both projects; runs alternated',
     '           none/three/three/none, and each run with subscriptions waits for all its deliveries before the',
     '           next starts. Every image is new (an artifact and a tag); MB/s is left out, the layers being',
     '           a few KiB.',
+    'Berth CPU ms/image: user + system time of all its processes over the timed runs, per image (with',
+    `           subscriptions until the run's last delivery arrived); the receiver and the pushing client`,
+    '           in the bench, and PostgreSQL and NATS in the distributed shape, are not counted.',
     "delivery latency, event commit → receipt (the CloudEvents `time` against the receiver's clock), artifact.pushed:",
     ...latencyLines('under load (the timed pushes with subscriptions)', result.underLoad),
     ...latencyLines(
@@ -99,6 +114,10 @@ export function webhookSection(
       `${WEBHOOK_EVENTS.length} events per image pushed`,
     `           into the project with them, warm-up and single pushes included); ${count(result.duplicates)} repeated, ` +
       `${count(result.unsigned)} without webhook-id.`,
+    `  delivery log (cloudevents): ${count(result.logged.count)} deliveries, ` +
+      (result.logged.notDelivered === 0
+        ? 'every one recorded as delivered.'
+        : `${count(result.logged.notDelivered)} NOT recorded as delivered.`),
     ...(faults.length === 0
       ? ['  every expected delivery arrived, and nothing else.']
       : faults.map(
@@ -107,8 +126,12 @@ export function webhookSection(
             `missing after ${WEBHOOK_QUIET_MS / 1000} s without any delivery, ${count(s.unexpected)} unexpected` +
             (s.missingExamples.length > 0 ? `; e.g. ${s.missingExamples.join(', ')}` : ''),
         )),
-    `memory: ${target.name}, its process tree, over this section: RSS at start ${mb(memory.startBytes)}, ` +
-      `peak ${mb(peak)} (${budget}).`,
+    ...(target.pid === null
+      ? []
+      : [
+          `memory: ${target.name}, its process tree, over this section: RSS at start ${mb(memory.startBytes)}, ` +
+            `peak ${mb(peak)} (${budget}).`,
+        ]),
   ];
 }
 

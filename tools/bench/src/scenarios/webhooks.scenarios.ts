@@ -3,8 +3,9 @@ import { BenchFailure } from '../http/bench-failure.error';
 import type { RegistryClient } from '../http/registry-client';
 import { WebhookReceiver, type Receipt } from '../http/webhook-receiver';
 import { combineRuns, percentile, runConcurrent, type TimedRun } from '../stats';
+import { cpuMs } from '../targets/cpu-clock';
 import { provisionProject } from '../targets/robot-account';
-import type { AdministeredTarget } from '../targets/targets';
+import type { WebhooksTarget } from '../targets/targets';
 import { at } from './blob.scenarios';
 import { pushImage, randomImage } from './fixtures';
 import type { TargetContext } from './scenario';
@@ -101,6 +102,12 @@ export interface WebhookBenchResult {
   readonly none: TimedRun;
   readonly three: TimedRun;
   /**
+   * CPU time Berth's processes spent per image of the timed runs (with three subscriptions, until
+   * the run's last delivery arrived), in milliseconds; null where `/proc` could not be read. The
+   * difference is what the six deliveries of an image cost Berth, whatever else shares the machine.
+   */
+  readonly cpuMsPerImage: { readonly none: number | null; readonly three: number | null };
+  /**
    * The CloudEvents subscription's `artifact.pushed` deliveries of the timed runs, from the
    * event's `time` to the receiver's clock.
    */
@@ -116,6 +123,11 @@ export interface WebhookBenchResult {
   readonly duplicates: number;
   /** Requests without a `webhook-id`. */
   readonly unsigned: number;
+  /**
+   * The CloudEvents subscription's deliveries in Berth's delivery log, and how many of them are
+   * not recorded as delivered there (every one was received, so each should be).
+   */
+  readonly logged: { readonly count: number; readonly notDelivered: number };
 }
 
 /**
@@ -125,7 +137,7 @@ export interface WebhookBenchResult {
  */
 export async function runWebhookBench(
   settings: Extract<WebhookBenchSource, { kind: 'spawn' }>,
-  target: AdministeredTarget,
+  target: WebhooksTarget,
   registry: RegistryClient,
   project: string,
   progress: (message: string) => void,
@@ -177,10 +189,12 @@ export async function runWebhookBench(
     await settle();
 
     const runs: Record<Condition, TimedRun[]> = { none: [], three: [] };
+    const cpu: Record<Condition, number | null> = { none: 0, three: 0 };
     let backlogAtEnd = 0;
     let drainMs = 0;
     for (const [index, condition] of RUNS.entries()) {
       progress(`webhooks — ${images} image pushes, c=${concurrency}, ${describe(condition)}`);
+      const cpuBefore = cpuMs(target.pids());
       runs[condition].push(await batch(condition, `run${index}`, 'timed'));
       if (condition === 'three') {
         const ended = Date.now();
@@ -188,7 +202,13 @@ export async function runWebhookBench(
         await settle();
         drainMs = Math.max(drainMs, Date.now() - ended);
       }
+      const cpuAfter = cpuMs(target.pids());
+      const spent = cpu[condition];
+      cpu[condition] =
+        spent === null || cpuBefore === null || cpuAfter === null ? null : spent + cpuAfter - cpuBefore;
     }
+    const perImage = (total: number | null): number | null =>
+      total === null ? null : total / (images * (RUNS.length / 2));
 
     progress(`webhooks — ${WEBHOOK_PROBES} single pushes, each into an idle Berth`);
     for (let i = 0; i < WEBHOOK_PROBES; i++) {
@@ -200,17 +220,27 @@ export async function runWebhookBench(
     }
 
     const cloudevents = subscriptions.get('cloudevents') ?? '';
-    const log = await deliveryLog(target, hooked, cloudevents);
+    let log = await deliveryLog(target, hooked, cloudevents);
+    if ([...log.values()].some((entry) => entry.status !== 'delivered')) {
+      // The last attempts may have been received an instant before they were recorded.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      log = await deliveryLog(target, hooked, cloudevents);
+    }
     return {
       images,
       concurrency,
       runsPerCondition: RUNS.length / 2,
       none: combineRuns(runs.none),
       three: combineRuns(runs.three),
+      cpuMsPerImage: { none: perImage(cpu.none), three: perImage(cpu.three) },
       ...latencies(receiver.receipts, pushed, log),
       backlogAtEnd,
       drainMs,
       subscriptions: WEBHOOK_FORMATS.map((format) => check(format, receiver.receipts, pushed)),
+      logged: {
+        count: log.size,
+        notDelivered: [...log.values()].filter((entry) => entry.status !== 'delivered').length,
+      },
       duplicates: receiver.receipts.length - receiver.distinct - unsignedCount(receiver.receipts),
       unsigned: unsignedCount(receiver.receipts),
     };
@@ -225,13 +255,13 @@ function describe(condition: Condition): string {
 
 /** Creates a subscription to {@link WEBHOOK_EVENTS} of `project` in `format`; resolves its id. */
 async function subscribe(
-  target: AdministeredTarget,
+  target: WebhooksTarget,
   project: string,
   format: Format,
   url: string,
 ): Promise<string> {
   const path = `/api/v1/projects/${project}/webhooks`;
-  const answer = await target.api.call('POST', path, {
+  const answer = await target.webhooksApi.call('POST', path, {
     name: `bench-${format}`,
     url,
     events: WEBHOOK_EVENTS,
@@ -253,20 +283,21 @@ async function subscribe(
 interface Logged {
   readonly occurredAt: number;
   readonly createdAt: number;
+  readonly status: string;
 }
 
 const LOG_PAGE_SIZE = 100;
 
 /** The whole delivery log of a subscription, read page by page through the API. */
 async function deliveryLog(
-  target: AdministeredTarget,
+  target: WebhooksTarget,
   project: string,
   subscription: string,
 ): Promise<Map<string, Logged>> {
   const log = new Map<string, Logged>();
   for (let page = 1; ; page++) {
     const path = `/api/v1/projects/${project}/webhooks/${subscription}/deliveries?page=${page}&pageSize=${LOG_PAGE_SIZE}`;
-    const answer = await target.api.call('GET', path);
+    const answer = await target.webhooksApi.call('GET', path);
     if (answer.status !== 200) {
       throw new BenchFailure(
         `GET ${path}`,
@@ -280,6 +311,7 @@ async function deliveryLog(
       log.set(text(row, 'id'), {
         occurredAt: Date.parse(text(row, 'occurredAt')),
         createdAt: Date.parse(text(row, 'createdAt')),
+        status: text(row, 'status'),
       });
     }
     if (rows.length < LOG_PAGE_SIZE) return log;

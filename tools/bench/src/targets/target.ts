@@ -1,7 +1,12 @@
 import type { BasicCredentials } from '../config/bench.config';
 
 /** Which registry a column of the report belongs to. */
-export type TargetName = 'Berth' | 'Berth (auth on)' | 'Berth (webhooks)' | 'Distribution';
+export type TargetName =
+  | 'Berth'
+  | 'Berth (auth on)'
+  | 'Berth (webhooks, all-in-one)'
+  | 'Berth (webhooks, distributed)'
+  | 'Distribution';
 
 /** A registry the bench talks to, started by the bench or already running. */
 export interface RunningTarget {

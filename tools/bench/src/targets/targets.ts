@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { startBerth, startDistribution, type RunningBerth } from '@berth/testing';
-import { berthPassthroughEnv, type BenchConfig } from '../config/bench.config';
+import { berthPassthroughEnv, type BenchConfig, type WebhookBenchShape } from '../config/bench.config';
 import { ManagementApi } from './management-api';
 import { RegistryStartError } from './registry-start.error';
 import { provisionRobot } from './robot-account';
@@ -90,30 +90,49 @@ export async function startBerthAuthTarget(
  * database with the other scenarios' data nor count in the auth-off Berth's memory row. Resolves
  * null when skipped by configuration.
  */
-export async function startBerthWebhooksTarget(config: BenchConfig): Promise<AdministeredTarget | null> {
+export async function startBerthWebhooksTarget(
+  config: BenchConfig,
+  shape: WebhookBenchShape,
+): Promise<WebhooksTarget | null> {
   if (config.webhooks.kind === 'skip') return null;
-  const berth = await spawnBerth({
-    BERTH_AUTH_MODE: 'none',
-    ...berthPassthroughEnv(),
-    BERTH_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
-  });
+  const berth = await spawnBerth(
+    { BERTH_AUTH_MODE: 'none', ...berthPassthroughEnv(), BERTH_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8' },
+    shape,
+  );
+  const allInOne = shape === 'all-in-one';
   return {
-    name: 'Berth (webhooks)',
-    slug: 'berth-webhooks',
+    name: `Berth (webhooks, ${shape})`,
+    slug: `berth-webhooks-${shape}`,
     url: berth.url,
-    pid: berthPid(berth),
-    description: 'all-in-one, compiled, auth off, webhook targets on 127.0.0.0/8 allowed',
+    // The distributed shape is several processes; the memory budget is the all-in-one's.
+    pid: allInOne ? berthPid(berth) : null,
+    description: allInOne
+      ? 'all-in-one, compiled, auth off, webhook targets on 127.0.0.0/8 allowed'
+      : 'distributed: gateway, metadata, blobstore, auth and webhooks processes on the local ' +
+        'PostgreSQL and NATS, compiled, auth off, webhook targets on 127.0.0.0/8 allowed',
     credentials: null,
-    // The all-in-one serves the management and webhook APIs on the registry's own port.
-    api: new ManagementApi(berth.url, berth.admin),
+    // The all-in-one serves every API on the registry's port; apart, auth and webhooks serve theirs.
+    api: new ManagementApi(berth.authUrl, berth.admin),
+    webhooksApi: new ManagementApi(berth.webhooksUrl, berth.admin),
+    pids: () => berth.pids(),
     stop: () => berth.stop(),
   };
 }
 
+/** A Berth for the webhook runs: its management API, and the API where webhooks are managed. */
+export interface WebhooksTarget extends AdministeredTarget {
+  readonly webhooksApi: ManagementApi;
+  /** Every process of this Berth (one all-in-one; each service apart), whose CPU time is read. */
+  pids(): number[];
+}
+
 let built = false;
 
-/** Builds Berth (once per bench run) and starts it all-in-one with `env`. */
-async function spawnBerth(env: Record<string, string>): Promise<RunningBerth> {
+/** Builds Berth (once per bench run) and starts it (all-in-one unless told) with `env`. */
+async function spawnBerth(
+  env: Record<string, string>,
+  shape: WebhookBenchShape = 'all-in-one',
+): Promise<RunningBerth> {
   if (!built) {
     execFileSync(process.execPath, [join(REPO_ROOT, 'tools/scripts/build.cjs')], {
       cwd: REPO_ROOT,
@@ -123,7 +142,7 @@ async function spawnBerth(env: Record<string, string>): Promise<RunningBerth> {
   }
   let berth: RunningBerth;
   try {
-    berth = await startBerth({ shape: 'all-in-one', env });
+    berth = await startBerth({ shape, env });
   } catch (error) {
     throw new RegistryStartError(error instanceof Error ? error.message : String(error));
   }
