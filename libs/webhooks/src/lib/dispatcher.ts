@@ -99,6 +99,7 @@ export class Dispatcher {
     clearTimeout(this.deferred);
     await this.passing;
     await Promise.allSettled(this.inFlight.values());
+    this.sender.close();
   }
 
   private async pass(): Promise<void> {

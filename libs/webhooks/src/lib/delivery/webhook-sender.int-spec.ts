@@ -29,12 +29,19 @@ type Handler = (req: IncomingMessage, res: ServerResponse, received: Received) =
 
 /** A real receiver on 127.0.0.1 that records every request, body included, before `handler` answers. */
 class Receiver {
+  /** TCP connections accepted so far. */
+  connections = 0;
+
   private constructor(
     readonly received: readonly Received[],
     private readonly server: Server,
     readonly port: number,
     readonly origin: string,
-  ) {}
+  ) {
+    server.on('connection', () => {
+      this.connections++;
+    });
+  }
 
   static async start(handler: Handler, tls?: { key: string; cert: string }): Promise<Receiver> {
     const received: Received[] = [];
@@ -171,8 +178,8 @@ describe('WebhookSender against real HTTP receivers', () => {
         'content-type': 'application/json',
         'webhook-id': 'msg_1',
         'x-custom-header': 'Value With  Spaces',
-        // No keep-alive: every attempt has its own connection.
-        connection: 'close',
+        // The connection is kept for the next delivery to this receiver.
+        connection: 'keep-alive',
       });
       // The custom header's name arrives in the case it was given; each owned header once.
       expect(received?.rawHeaders).toContain('X-Custom-Header');
@@ -339,6 +346,46 @@ describe('WebhookSender against real HTTP receivers', () => {
       expect(finished).toBe(false);
       // What the kernel's socket buffers took before the close, not the 50 MB.
       expect(written).toBeLessThan(total / 2);
+    });
+  });
+
+  describe('connections', () => {
+    it('keeps the connection to a receiver for the next delivery', async () => {
+      const target = await receiver((_req, res) => res.writeHead(204).end());
+      const sut = new WebhookSender(LOOPBACK);
+
+      for (let n = 0; n < 3; n++) {
+        const result = await sut.send({
+          url: `${target.origin}/hook`,
+          headers: JSON_HEADERS,
+          body: `{"n":${n}}`,
+        });
+        expect(result).toMatchObject({ kind: 'response', status: 204 });
+      }
+
+      expect(target.received).toHaveLength(3);
+      expect(target.connections).toBe(1);
+      sut.close();
+    });
+
+    it('sends again on a new connection when the kept one was closed by the receiver, in one attempt', async () => {
+      // The second request arrives on the kept connection, which the receiver then drops unanswered,
+      // as a receiver whose idle timeout ran out at that instant does.
+      let requests = 0;
+      const target = await receiver((req, res) => {
+        requests++;
+        if (requests === 2) req.socket.destroy();
+        else res.writeHead(204).end();
+      });
+      const sut = new WebhookSender(LOOPBACK);
+      const send = () => sut.send({ url: `${target.origin}/hook`, headers: JSON_HEADERS, body: '{}' });
+
+      expect(await send()).toMatchObject({ kind: 'response', status: 204 });
+      expect(await send()).toMatchObject({ kind: 'response', status: 204 });
+
+      expect(target.received).toHaveLength(3);
+      expect(target.connections).toBe(2);
+      sut.close();
     });
   });
 

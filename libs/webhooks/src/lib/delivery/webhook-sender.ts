@@ -1,11 +1,12 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import {
+  Agent as HttpAgent,
   request as httpRequest,
   type ClientRequest,
   type IncomingMessage,
   type OutgoingHttpHeaders,
 } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { StringDecoder } from 'node:string_decoder';
@@ -27,6 +28,15 @@ export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
 
 /** The default number of response body bytes read before the connection is cut: 64 KiB. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
+
+/** Idle kept-alive connections per host and port, at most. */
+const MAX_IDLE_CONNECTIONS = 4;
+
+/**
+ * How long a kept-alive connection may stay idle before it is closed: under the 5 s that Node's
+ * and most servers' keep-alive timeouts give, so that it is usually closed here first.
+ */
+const IDLE_TIMEOUT_MS = 4_000;
 
 /** How much of the response body is kept for the delivery log: the first 1 KiB. */
 export const RESPONSE_SNIPPET_BYTES = 1024;
@@ -158,11 +168,15 @@ export function toAttemptOutcome(result: AttemptedSend): AttemptOutcome {
  *    `maxResponseBytes` of the body and destroy the socket beyond that;
  * 5. one deadline for all of it; at the deadline the socket is destroyed.
  *
- * No keep-alive: every attempt opens its own connection and closes it. Pinning then holds per
- * attempt with nothing pooled to reason about, a capped or timed-out response simply destroys
- * its socket, and an idle pooled socket that the receiver closed cannot turn a good attempt into
- * a spurious `ECONNRESET` and a retry. The price, a TCP (and TLS) handshake per delivery, is
- * small beside the receiver's own work.
+ * Connections are kept alive between attempts to the same host and port, so that a busy
+ * subscription does not pay a TCP (and TLS) handshake per delivery, nor its receiver an accept.
+ * Pinning still holds: a pooled connection was opened to an address that passed the check, under
+ * the same policy, and every attempt resolves and checks its host before it may use one. A capped
+ * or timed-out response destroys its socket, which is then never reused. A kept connection that
+ * the receiver closed while it was idle fails the next request before any answer; that request is
+ * sent once more on a fresh connection within the same deadline, so that a receiver's idle timeout
+ * never shows up as a failed attempt (the receiver may see the delivery twice, under one
+ * `webhook-id`, as at-least-once allows).
  *
  * When several addresses pass the check they are all offered to Node's connect, which tries them
  * in order (with its happy-eyeballs fallback between IPv6 and IPv4); none other is ever reached.
@@ -173,6 +187,15 @@ export class WebhookSender {
   private readonly maxResponseBytes: number;
   private readonly lookup: HostLookup;
   private readonly secureContext: SecureContext | undefined;
+  /** Kept-alive connections, per host and port (see the class comment). */
+  private readonly agents = {
+    http: new HttpAgent({ keepAlive: true, maxFreeSockets: MAX_IDLE_CONNECTIONS, timeout: IDLE_TIMEOUT_MS }),
+    https: new HttpsAgent({
+      keepAlive: true,
+      maxFreeSockets: MAX_IDLE_CONNECTIONS,
+      timeout: IDLE_TIMEOUT_MS,
+    }),
+  };
 
   /** Throws `CidrError` for a malformed allowed CIDR and `RangeError` for a bad limit. */
   constructor(options: WebhookSenderOptions) {
@@ -209,10 +232,16 @@ export class WebhookSender {
       const resolved = await Promise.race([this.resolve(host, elapsed), whenAborted(deadline.signal)]);
       if (resolved === ABORTED) return { kind: 'timeout', latencyMs: elapsed() };
       if (resolved.kind !== 'resolved') return resolved;
-      return await this.exchange(url, host, resolved.addresses, request, deadline.signal, elapsed);
+      return await this.exchange(url, host, resolved.addresses, request, deadline.signal, elapsed, 'pooled');
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Closes the kept-alive connections; sends after this open new ones. */
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 
   /** Every address of `host`, each one checked, or why not. Never rejects. */
@@ -258,7 +287,10 @@ export class WebhookSender {
     return { kind: 'resolved', addresses };
   }
 
-  /** The HTTP exchange itself, over a connection to one of the checked `addresses`. */
+  /**
+   * The HTTP exchange itself, over a kept-alive connection (`pooled`) or a new one (`fresh`) to
+   * one of the checked `addresses`.
+   */
   private exchange(
     url: URL,
     host: string,
@@ -266,6 +298,7 @@ export class WebhookSender {
     request: WebhookRequest,
     deadline: AbortSignal,
     elapsed: () => number,
+    connection: 'pooled' | 'fresh',
   ): Promise<SendResult> {
     if (deadline.aborted) return Promise.resolve({ kind: 'timeout', latencyMs: elapsed() });
     const body = Buffer.from(request.body, 'utf8');
@@ -277,8 +310,7 @@ export class WebhookSender {
       port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
       path: `${url.pathname}${url.search}`,
       headers: outgoingHeaders(url, request.headers, body.length),
-      // A fresh connection per attempt: no keep-alive (see the class comment).
-      agent: false,
+      agent: connection === 'fresh' ? false : secure ? this.agents.https : this.agents.http,
       lookup: pinnedLookup(addresses),
     };
     if (secure) {
@@ -341,7 +373,13 @@ export class WebhookSender {
       });
       req.on('error', (error) => {
         if (answered !== null) settleAnswered();
-        else settle({ kind: 'network-error', message: describeError(error), latencyMs: elapsed() });
+        else if (connection === 'pooled' && req.reusedSocket && errorCode(error) === 'ECONNRESET') {
+          // The receiver closed the kept connection while it was idle: not an answer, send again.
+          if (settled) return;
+          settled = true;
+          deadline.removeEventListener('abort', onDeadline);
+          resolve(this.exchange(url, host, addresses, request, deadline, elapsed, 'fresh'));
+        } else settle({ kind: 'network-error', message: describeError(error), latencyMs: elapsed() });
       });
       req.end(body);
     });
