@@ -52,6 +52,11 @@ export class NatsBus extends Bus {
    * disconnected, requests fail at once instead.
    */
   private connected = true;
+  /**
+   * Abandons each request waiting for its answer. When the connection drops, an answer on its way
+   * is lost with it: those requests fail at once too, instead of at the end of their timeout.
+   */
+  private readonly waiting = new Set<() => void>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -84,8 +89,11 @@ export class NatsBus extends Bus {
   /** Follows the connection's state until it closes. */
   private async watchConnection(): Promise<void> {
     for await (const status of this.nc.status()) {
-      if (status.type === Events.Disconnect) this.connected = false;
-      else if (status.type === Events.Reconnect) this.connected = true;
+      if (status.type === Events.Disconnect) {
+        this.connected = false;
+        for (const abandon of this.waiting) abandon();
+        this.waiting.clear();
+      } else if (status.type === Events.Reconnect) this.connected = true;
     }
   }
 
@@ -96,17 +104,31 @@ export class NatsBus extends Bus {
   }
 
   async request<Req, Res>(contract: RpcContract<Req, Res>, payload: Req): Promise<Res> {
-    if (!this.connected)
-      throw new OciError('UNAVAILABLE', `service unavailable: ${contract.subject} (bus disconnected)`);
+    const disconnected = (): OciError =>
+      new OciError('UNAVAILABLE', `service unavailable: ${contract.subject} (bus disconnected)`);
+    if (!this.connected) throw disconnected();
+    let abandon = (): void => undefined;
+    const abandoned = new Promise<never>((_resolve, reject) => {
+      abandon = () => {
+        reject(disconnected());
+      };
+    });
+    this.waiting.add(abandon);
     let reply;
     try {
-      reply = await this.nc.request(this.subject(contract.subject), encoder.encode(JSON.stringify(payload)), {
-        timeout: contract.timeoutMs,
-      });
+      reply = await Promise.race([
+        this.nc.request(this.subject(contract.subject), encoder.encode(JSON.stringify(payload)), {
+          timeout: contract.timeoutMs,
+        }),
+        abandoned,
+      ]);
     } catch (error) {
+      if (error instanceof OciError) throw error;
       // No responder, or none answered in time: the service is unavailable, not broken (503).
       this.report(error, contract.subject);
       throw new OciError('UNAVAILABLE', `service unavailable: ${contract.subject}`);
+    } finally {
+      this.waiting.delete(abandon);
     }
     return openEnvelope(JSON.parse(decoder.decode(reply.data)) as RpcEnvelope<Res>);
   }
