@@ -197,9 +197,10 @@ async function main(): Promise<number> {
     for (const c of contestants) c.rss?.stop();
 
     const webhooks: WebhookOutcome[] = [];
-    const settings = config.webhooks;
-    for (const shape of settings.kind === 'spawn' ? settings.shapes : []) {
-      if (settings.kind !== 'spawn') break;
+    const settings = config.webhooks.kind === 'spawn' ? config.webhooks : null;
+    for (const shape of settings?.shapes ?? []) {
+      // `settings` is set whenever there is a shape; the compiler cannot see it inside the loop.
+      if (settings === null) break;
       try {
         const outcome = await webhookRuns(config, settings, shape, project, others);
         if (outcome !== null) webhooks.push(outcome);
@@ -273,10 +274,8 @@ async function webhookRuns(
   );
   rss?.stop();
   // Each shape's Berth is stopped once measured, so that the next one has the machine to itself.
-  others.splice(
-    others.findIndex((other) => other.target === target),
-    1,
-  );
+  const enlisted = others.findIndex((other) => other.target === target);
+  if (enlisted >= 0) others.splice(enlisted, 1);
   http.close();
   await target.stop();
   return {
