@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Database } from '@berth/db';
 import { createTestDatabase } from '@berth/testing';
-import { DeliveryRepository, type AttemptRecord, type NewDelivery } from './delivery.repository';
+import {
+  DeliveryRepository,
+  type AttemptRecord,
+  type EndedBatch,
+  type NewDelivery,
+} from './delivery.repository';
 
 /** A database to run against, and how to get rid of it. */
 interface Opened {
@@ -44,6 +49,7 @@ const backends: [string, () => Promise<Opened>][] = [
 ];
 
 const CLAIM = { subscriptions: 10, batch: 2, attemptMs: 10_000, marginMs: 10_000 };
+const RECORD_ONLY = { ...CLAIM, subscriptions: 0 };
 
 describe.each(backends)('webhook deliveries on %s', (_name, open) => {
   let opened: Opened;
@@ -81,15 +87,20 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
 
   /** The claimed deliveries of `subscriptionId`, as `eventId`s in the order they were returned. */
   async function claimed(subscriptionId: string, at = new Date(), busy: string[] = []): Promise<string[]> {
-    const claims = await sut.claim(CLAIM, at, busy);
+    const claims = await sut.cycle([], CLAIM, at, busy);
     return claims.filter((c) => c.subscriptionId === subscriptionId).map((c) => c.eventId);
   }
 
-  function attempt(deliveryId: string, next: AttemptRecord['next'], responseCode = 204): AttemptRecord {
+  function attempt(
+    deliveryId: string,
+    next: AttemptRecord['next'],
+    responseCode = 204,
+    number = 1,
+  ): AttemptRecord {
     return {
       deliveryId,
       succeeded: next.status === 'delivered',
-      attempt: 1,
+      attempt: number,
       at: new Date(),
       responseCode,
       error: next.status === 'delivered' ? null : `status ${responseCode}`,
@@ -111,10 +122,10 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
     await sut.createMany(deliveries(first, ['a1', 'a2', 'a3']));
     await sut.createMany(deliveries(second, ['b1']));
     // A subscription with an attempt in flight here (busy) is left alone.
-    const claims = await sut.claim(CLAIM, new Date(), [second]);
+    const claims = await sut.cycle([], CLAIM, new Date(), [second]);
     expect(claims.filter((c) => c.subscriptionId === first).map((c) => c.eventId)).toEqual(['a1', 'a2']);
     expect(claims.filter((c) => c.subscriptionId === second)).toEqual([]);
-    const mine = (await sut.claim(CLAIM, new Date(), [])).find((c) => c.subscriptionId === second);
+    const mine = (await sut.cycle([], CLAIM, new Date(), [])).find((c) => c.subscriptionId === second);
     expect(mine?.eventId).toBe('b1');
     expect(mine?.target.url).toBe(`http://receiver.test/${second}`);
     expect(mine?.body).toBe(JSON.stringify({ id: 'b1' }));
@@ -127,18 +138,22 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
     const id = await subscription();
     await sut.createMany(deliveries(id, ['c1', 'c2', 'c3']));
     const [c1, c2] = await sut
-      .claim({ ...CLAIM, batch: 3 }, new Date(), [])
+      .cycle([], { ...CLAIM, batch: 3 }, new Date(), [])
       .then((claims) => claims.filter((c) => c.subscriptionId === id));
     if (c1 === undefined || c2 === undefined) throw new Error('nothing claimed');
     const retryAt = new Date(Date.now() + 60_000);
     const c3 = (await sut.list(id, 'pending', 0, 10)).find((d) => d.eventId === 'c3');
     if (c3 === undefined) throw new Error('c3 is missing');
     // c2 failed, so c3 (claimed in the same batch) was not sent: it is released, not attempted.
-    await sut.record(
-      id,
-      [attempt(c1.id, { status: 'delivered' }), attempt(c2.id, { status: 'pending', at: retryAt }, 503)],
-      [c3.id],
-    );
+    const ended: EndedBatch = {
+      subscriptionId: id,
+      attempts: [
+        attempt(c1.id, { status: 'delivered' }),
+        attempt(c2.id, { status: 'pending', at: retryAt }, 503),
+      ],
+      unsent: [c3.id],
+    };
+    expect(await sut.cycle([ended], RECORD_ONLY, new Date(), [])).toEqual([]);
     expect(await sut.counts(id)).toEqual({ pending: 2, delivered: 1, failed: 0 });
     const delivered = await sut.find(id, c1.id);
     expect(delivered?.status).toBe('delivered');
@@ -156,5 +171,92 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
     const [flags] = await opened.database.client.$queryRaw<{ failures: number }[]>`
       SELECT consecutive_failures AS failures FROM webhook_subscription WHERE id = ${id}`;
     expect(flags?.failures).toBe(1);
+  });
+
+  it('records ended batches of several subscriptions and claims what follows in the same call', async () => {
+    const first = await subscription();
+    const second = await subscription();
+    await sut.createMany(deliveries(first, ['f1', 'f2', 'f3']));
+    await sut.createMany(deliveries(second, ['s1']));
+    const claims = await sut.cycle([], CLAIM, new Date(), []);
+    const f = claims.filter((c) => c.subscriptionId === first);
+    const s1 = claims.find((c) => c.subscriptionId === second);
+    if (f.length !== 2 || s1 === undefined) throw new Error('not claimed');
+    const next = await sut.cycle(
+      [
+        { subscriptionId: first, attempts: f.map((d) => attempt(d.id, { status: 'delivered' })), unsent: [] },
+        { subscriptionId: second, attempts: [attempt(s1.id, { status: 'delivered' })], unsent: [] },
+      ],
+      CLAIM,
+      new Date(),
+      [],
+    );
+    expect(next.filter((c) => [first, second].includes(c.subscriptionId)).map((c) => c.eventId)).toEqual([
+      'f3',
+    ]);
+    expect(await sut.counts(first)).toEqual({ pending: 1, delivered: 2, failed: 0 });
+    expect(await sut.counts(second)).toEqual({ pending: 0, delivered: 1, failed: 0 });
+  });
+
+  it("keeps a delivery's last attempt on its row and the earlier ones in its log", async () => {
+    const id = await subscription();
+    await sut.createMany(deliveries(id, ['r1']));
+    const [r1] = (await sut.cycle([], CLAIM, new Date(), [])).filter((c) => c.subscriptionId === id);
+    if (r1 === undefined) throw new Error('not claimed');
+    const retryAt = new Date(Date.now() - 1);
+    await sut.cycle(
+      [
+        {
+          subscriptionId: id,
+          attempts: [attempt(r1.id, { status: 'pending', at: retryAt }, 503)],
+          unsent: [],
+        },
+      ],
+      RECORD_ONLY,
+      new Date(),
+      [],
+    );
+    const [again] = (await sut.cycle([], CLAIM, new Date(), [])).filter((c) => c.subscriptionId === id);
+    expect(again).toMatchObject({ id: r1.id, attempts: 1 });
+    await sut.cycle(
+      [{ subscriptionId: id, attempts: [attempt(r1.id, { status: 'delivered' }, 200, 2)], unsent: [] }],
+      RECORD_ONLY,
+      new Date(),
+      [],
+    );
+    const found = await sut.find(id, r1.id);
+    expect(found?.attemptLog.map((a) => [a.attempt, a.responseCode])).toEqual([
+      [1, 503],
+      [2, 200],
+    ]);
+    const [rows] = await opened.database.client.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM webhook_attempt WHERE delivery_id = ${r1.id}`;
+    expect(rows?.n).toBe(1);
+  });
+
+  it('fails what a disabled subscription still had to send, keeping each last attempt in the log', async () => {
+    const id = await subscription();
+    await sut.createMany(deliveries(id, ['d1', 'd2']));
+    const [d1] = (await sut.cycle([], CLAIM, new Date(), [])).filter((c) => c.subscriptionId === id);
+    if (d1 === undefined) throw new Error('not claimed');
+    await sut.cycle(
+      [
+        {
+          subscriptionId: id,
+          attempts: [attempt(d1.id, { status: 'pending', at: new Date(Date.now() + 60_000) }, 500)],
+          unsent: [],
+        },
+      ],
+      RECORD_ONLY,
+      new Date(),
+      [],
+    );
+    await sut.failPending(id, 'the subscription was disabled: gone', new Date());
+    expect(await sut.counts(id)).toEqual({ pending: 0, delivered: 0, failed: 2 });
+    const failed = await sut.find(id, d1.id);
+    expect(failed).toMatchObject({ status: 'failed', lastError: 'the subscription was disabled: gone' });
+    expect(failed?.attemptLog.map((a) => [a.attempt, a.responseCode, a.error])).toEqual([
+      [1, 500, 'status 500'],
+    ]);
   });
 });

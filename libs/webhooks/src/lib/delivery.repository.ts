@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { PrismaClient } from '@berth/db';
 import type { Attempt, Delivery, DeliveryStatus, DeliveryWithBody } from './model';
 
@@ -19,6 +19,19 @@ interface DeliveryRow {
   occurredAt: Date;
   createdAt: Date;
   deliveredAt: Date | null;
+}
+
+/**
+ * The id of an event's delivery to a subscription, the same however often the event is routed,
+ * so that the primary key alone keeps one delivery per subscription and event: a UUID (version 8,
+ * RFC 9562) made of a SHA-256 of both ids.
+ */
+export function deliveryId(subscriptionId: string, eventId: string): string {
+  const hash = createHash('sha256').update(`${subscriptionId}\n${eventId}`).digest();
+  hash.writeUInt8(((hash.readUInt8(6) & 0x0f) | 0x80) >>> 0, 6);
+  hash.writeUInt8(((hash.readUInt8(8) & 0x3f) | 0x80) >>> 0, 8);
+  const hex = hash.subarray(0, 16).toString('hex');
+  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join('-');
 }
 
 /** A delivery to create: one rendered event for one subscription. */
@@ -46,6 +59,27 @@ export interface ClaimedDelivery extends DeliveryWithBody {
   readonly target: SealedTarget;
 }
 
+/** How {@link DeliveryRepository.cycle} claims. */
+export interface ClaimOptions {
+  /** How many subscriptions' queues to claim from (0: record only). */
+  readonly subscriptions: number;
+  /** How many deliveries of each. */
+  readonly batch: number;
+  /** The longest one attempt can take. */
+  readonly attemptMs: number;
+  /** How long a claim outlives the attempts it covers. */
+  readonly marginMs: number;
+}
+
+/** A claimed batch of one subscription that was sent, or cut short by a failed attempt. */
+export interface EndedBatch {
+  readonly subscriptionId: string;
+  /** Its attempts, in order: the last one keeps the subscription's failing flag. */
+  readonly attempts: readonly AttemptRecord[];
+  /** Its deliveries that were not attempted: released, to be claimed again in order. */
+  readonly unsent: readonly string[];
+}
+
 /** How an attempt ended, and what comes next. */
 export interface AttemptRecord {
   readonly deliveryId: string;
@@ -65,14 +99,16 @@ export interface AttemptRecord {
  * Deliveries and their attempts: the webhooks service's durable queue. A subscription's pending
  * deliveries go out one at a time in the order they were created (`seq`); instances claim the
  * head of each subscription's queue with a lease, so a killed instance's claims run out and
- * another takes them over.
+ * another takes them over. A delivery's row holds its last attempt; the attempts before it are in
+ * `webhook_attempt`.
  */
 export class DeliveryRepository {
   constructor(private readonly db: PrismaClient) {}
 
   /**
-   * Creates deliveries, skipping any that exists (the same event seen twice), in one raw
-   * statement: this runs for every event, on the push path of the all-in-one. Returns how many.
+   * Creates deliveries, skipping any that exists (the same event seen twice has the same id, see
+   * {@link deliveryId}), in one raw statement: this runs for every event, on the push path of the
+   * all-in-one. Returns how many.
    */
   async createMany(deliveries: readonly NewDelivery[]): Promise<number> {
     if (deliveries.length === 0) return 0;
@@ -82,31 +118,48 @@ export class DeliveryRepository {
         (id, subscription_id, event_id, event_type, content_type, body, occurred_at, give_up_at)
       SELECT id, subscription_id, event_id, event_type, content_type, body, occurred_at, give_up_at
       FROM unnest(
-        ${column(() => randomUUID())}::text[], ${column((d) => d.subscriptionId)}::text[],
+        ${column((d) => deliveryId(d.subscriptionId, d.eventId))}::text[], ${column((d) => d.subscriptionId)}::text[],
         ${column((d) => d.eventId)}::text[], ${column((d) => d.eventType)}::text[],
         ${column((d) => d.contentType)}::text[], ${column((d) => d.body)}::text[],
         ${column((d) => d.occurredAt.toISOString())}::timestamptz[],
         ${column((d) => d.giveUpAt.toISOString())}::timestamptz[]
       ) WITH ORDINALITY AS t(id, subscription_id, event_id, event_type, content_type, body, occurred_at, give_up_at, n)
       ORDER BY n
-      ON CONFLICT (subscription_id, event_id) DO NOTHING`;
+      ON CONFLICT (id) DO NOTHING`;
   }
 
   /**
-   * Claims the next deliveries of up to `subscriptions` subscriptions whose queue head is due:
-   * at most `batch` of each, in `seq` order. None of `busy` (subscriptions with attempts in flight
-   * here) is claimed. The n-th delivery of a batch is leased for n × `attemptMs` + `marginMs`,
-   * since it is sent after the n − 1 before it: a claim outlives only an instance that died.
+   * Records the batches that ended (see {@link EndedBatch}), then claims the next deliveries of
+   * up to `claim.subscriptions` subscriptions whose queue head is due: at most `claim.batch` of
+   * each, in `seq` order. None of `busy` (subscriptions with attempts in flight here, or about to
+   * be disabled) is claimed; a subscription whose batch is recorded here may be claimed again at
+   * once. The n-th delivery of a batch is leased for n × `attemptMs` + `marginMs`, since it is
+   * sent after the n − 1 before it: a claim outlives only an instance that died. One statement.
    */
-  async claim(
-    claim: { subscriptions: number; batch: number; attemptMs: number; marginMs: number },
+  async cycle(
+    ended: readonly EndedBatch[],
+    claim: ClaimOptions,
     now: Date,
     busy: readonly string[],
   ): Promise<ClaimedDelivery[]> {
-    if (claim.subscriptions <= 0) return [];
-    // A function, so that its plan is kept per connection (see the migration that creates it).
+    const attempts = ended.flatMap((batch) => batch.attempts);
+    const last = ended.flatMap((batch) => {
+      const attempt = batch.attempts.at(-1);
+      return attempt === undefined ? [] : [{ subscriptionId: batch.subscriptionId, attempt }];
+    });
+    const column = <T>(pick: (a: AttemptRecord) => T): T[] => attempts.map(pick);
+    // A function, so that its plans are kept per connection (see the migration that creates it).
     const rows = await this.db.$queryRaw<(DeliveryRow & SealedTarget & { seq: bigint })[]>`
-      SELECT * FROM webhook_claim(${[...busy]}::text[], ${now}::timestamptz, ${claim.subscriptions}::int,
+      SELECT * FROM webhook_cycle(
+        ${column((a) => a.deliveryId)}::text[], ${column((a) => a.attempt)}::int[],
+        ${column((a) => a.at.toISOString())}::timestamptz[], ${column((a) => a.responseCode)}::int[],
+        ${column((a) => a.error?.slice(0, 1000) ?? null)}::text[], ${column((a) => a.latencyMs)}::int[],
+        ${column((a) => a.next.status)}::text[],
+        ${column((a) => (a.next.status === 'pending' ? a.next.at.toISOString() : null))}::timestamptz[],
+        ${ended.flatMap((batch) => batch.unsent)}::text[],
+        ${last.map((l) => l.subscriptionId)}::text[], ${last.map((l) => l.attempt.succeeded)}::boolean[],
+        ${last.map((l) => l.attempt.at.toISOString())}::timestamptz[],
+        ${[...busy]}::text[], ${now}::timestamptz, ${Math.max(0, claim.subscriptions)}::int,
         ${claim.batch}::int, ${claim.attemptMs}::int, ${claim.marginMs}::int)`;
     return rows
       .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0))
@@ -123,41 +176,24 @@ export class DeliveryRepository {
   }
 
   /**
-   * Records the attempts of one subscription's batch, moves each delivery on, releases the
-   * deliveries of the batch that were not attempted (`unsent`) and keeps the subscription's
-   * failing flag by the last attempt: one statement for the whole batch.
+   * Fails every pending delivery of a subscription (it was disabled), with the reason as its last
+   * error. The last attempt such a delivery made moves to its attempt log first, with its own error.
    */
-  async record(
-    subscriptionId: string,
-    attempts: readonly AttemptRecord[],
-    unsent: readonly string[],
-  ): Promise<void> {
-    const last = attempts.at(-1);
-    if (last === undefined) {
-      await this.db.webhookDelivery.updateMany({
-        where: { id: { in: [...unsent] } },
-        data: { leasedUntil: null },
-      });
-      return;
-    }
-    const column = <T>(pick: (a: AttemptRecord) => T): T[] => attempts.map(pick);
-    // A function, so that its plans are kept per connection (see the migration that creates it).
-    await this.db.$queryRaw<{ moved: number }[]>`
-      SELECT webhook_record(
-        ${subscriptionId}::text, ${column((a) => a.deliveryId)}::text[], ${column((a) => a.attempt)}::int[],
-        ${column((a) => a.at.toISOString())}::timestamptz[], ${column((a) => a.responseCode)}::int[],
-        ${column((a) => a.error?.slice(0, 1000) ?? null)}::text[], ${column((a) => a.latencyMs)}::int[],
-        ${column((a) => a.next.status)}::text[],
-        ${column((a) => (a.next.status === 'pending' ? a.next.at.toISOString() : null))}::timestamptz[],
-        ${[...unsent]}::text[], ${last.succeeded}::boolean, ${last.at}::timestamptz) AS moved`;
-  }
-
-  /** Fails every pending delivery of a subscription (it was disabled), with the reason. */
   async failPending(subscriptionId: string, reason: string, at: Date): Promise<void> {
-    await this.db.webhookDelivery.updateMany({
-      where: { subscriptionId, status: 'pending' },
-      data: { status: 'failed', lastError: reason.slice(0, 1000), leasedUntil: null, updatedAt: at },
-    });
+    await this.db.$transaction([
+      this.db.$executeRaw`
+        INSERT INTO webhook_attempt (delivery_id, attempt, at, response_code, error, latency_ms)
+        SELECT d.id, d.attempts, COALESCE(d.last_attempt_at, d.updated_at), d.last_response_code,
+          d.last_error, d.last_latency_ms
+        FROM webhook_delivery d
+        WHERE d.subscription_id = ${subscriptionId} AND d.status = 'pending' AND d.attempts > 0
+          AND NOT EXISTS (
+            SELECT 1 FROM webhook_attempt a WHERE a.delivery_id = d.id AND a.attempt = d.attempts)`,
+      this.db.webhookDelivery.updateMany({
+        where: { subscriptionId, status: 'pending' },
+        data: { status: 'failed', lastError: reason.slice(0, 1000), leasedUntil: null, updatedAt: at },
+      }),
+    ]);
   }
 
   /** One page of a subscription's deliveries, newest first. */
@@ -186,16 +222,27 @@ export class DeliveryRepository {
       include: { attemptLog: { orderBy: { attempt: 'asc' } } },
     });
     if (!row) return null;
-    return {
-      ...toDeliveryWithBody(row),
-      attemptLog: row.attemptLog.map((a) => ({
-        attempt: a.attempt,
-        at: a.at,
-        responseCode: a.responseCode,
-        error: a.error,
-        latencyMs: a.latencyMs,
-      })),
-    };
+    const earlier: Attempt[] = row.attemptLog.map((a) => ({
+      attempt: a.attempt,
+      at: a.at,
+      responseCode: a.responseCode,
+      error: a.error,
+      latencyMs: a.latencyMs,
+    }));
+    // The row holds the last attempt, unless failing it on a disable moved it to the log.
+    const last: Attempt[] =
+      row.attempts > 0 && !earlier.some((a) => a.attempt === row.attempts)
+        ? [
+            {
+              attempt: row.attempts,
+              at: row.lastAttemptAt ?? row.updatedAt,
+              responseCode: row.lastResponseCode,
+              error: row.lastError,
+              latencyMs: row.lastLatencyMs,
+            },
+          ]
+        : [];
+    return { ...toDeliveryWithBody(row), attemptLog: [...earlier, ...last] };
   }
 
   /**

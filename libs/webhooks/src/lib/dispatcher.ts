@@ -1,6 +1,6 @@
 import { classifyAttempt, nextAttemptAt, sign, type BackoffOptions } from '@berth/webhooks-core';
 import type { Logger } from 'pino';
-import type { AttemptRecord, ClaimedDelivery, DeliveryRepository } from './delivery.repository';
+import type { AttemptRecord, ClaimedDelivery, DeliveryRepository, EndedBatch } from './delivery.repository';
 import { toAttemptOutcome, type SendResult, type WebhookSender } from './delivery/webhook-sender';
 import type { SubscriptionRepository } from './subscription.repository';
 
@@ -19,23 +19,28 @@ export interface DispatcherOptions {
   /** How often it looks for due deliveries when nothing woke it. */
   readonly pollMs: number;
   /**
-   * The least time between two claims. Under load, the deliveries created and the attempts
-   * finished meanwhile gather into one claim and larger batches, which spares the database a
-   * claim and a record per delivery; an idle dispatcher still claims at once when woken.
+   * The least time between two passes. Under load, the deliveries created and the batches ended
+   * meanwhile gather into one pass, one statement, and larger batches; an idle dispatcher still
+   * passes at once when woken.
    */
   readonly passIntervalMs: number;
   readonly backoff?: BackoffOptions;
 }
 
 /**
- * Sends deliveries from the database. Each pass claims the heads of the subscriptions' queues
- * that are due (never one of a subscription with an attempt in flight here, so a subscription
- * sends one delivery at a time, in order) and sends them in parallel up to `concurrency`: a slow
- * or hanging target holds one slot for at most the send timeout, and the others keep flowing.
- * Every attempt is recorded; a delivered one wakes the next of its subscription at once.
+ * Sends deliveries from the database. Each pass is one statement: it records the batches that
+ * ended since the last pass, whatever their subscriptions, and claims the heads of the
+ * subscriptions' queues that are due (never one of a subscription with an attempt in flight
+ * here, so a subscription sends one delivery at a time, in order). Batches are sent in parallel
+ * up to `concurrency`: a slow or hanging target holds one slot for at most the send timeout, and
+ * the others keep flowing. A batch that ends wakes the dispatcher, so that the next pass records
+ * it and claims what follows. Until it is recorded, a delivery stays leased: an instance that dies
+ * between sending and recording leaves it to be sent again, under the same `webhook-id`.
  */
 export class Dispatcher {
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Batches sent, to be recorded by the next pass, with why their subscription is to be disabled. */
+  private readonly ended = new Map<string, EndedBatch & { readonly disable: string | null }>();
   private timer: NodeJS.Timeout | undefined;
   /** A pass put off until the pass interval is over. */
   private deferred: NodeJS.Timeout | undefined;
@@ -99,20 +104,38 @@ export class Dispatcher {
     clearTimeout(this.deferred);
     await this.passing;
     await Promise.allSettled(this.inFlight.values());
+    // Records what the last attempts did; a pass of a stopped dispatcher claims nothing.
+    if (this.ended.size > 0)
+      await this.pass().catch((error: unknown) => {
+        this.logger.error({ err: error }, 'webhook attempts could not be recorded on stop');
+      });
     this.sender.close();
   }
 
   private async pass(): Promise<void> {
-    const claimed = await this.deliveries.claim(
-      {
-        subscriptions: this.options.concurrency - this.inFlight.size,
-        batch: this.options.batch,
-        attemptMs: this.options.timeoutMs,
-        marginMs: this.options.leaseMarginMs,
-      },
-      new Date(),
-      [...this.inFlight.keys()],
-    );
+    const ended = [...this.ended.values()];
+    this.ended.clear();
+    // A subscription a receiver disabled is not claimed again before it is disabled.
+    const disabling = ended.filter((batch) => batch.disable !== null);
+    let claimed: ClaimedDelivery[];
+    try {
+      claimed = await this.deliveries.cycle(
+        ended,
+        {
+          subscriptions: this.stopped ? 0 : this.options.concurrency - this.inFlight.size,
+          batch: this.options.batch,
+          attemptMs: this.options.timeoutMs,
+          marginMs: this.options.leaseMarginMs,
+        },
+        new Date(),
+        [...this.inFlight.keys(), ...disabling.map((batch) => batch.subscriptionId)],
+      );
+    } catch (error) {
+      // Recorded by the next pass: the deliveries stay leased to this instance meanwhile.
+      for (const batch of ended) this.ended.set(batch.subscriptionId, batch);
+      throw error;
+    }
+    for (const batch of disabling) await this.disable(batch.subscriptionId, batch.disable ?? '');
     const batches = new Map<string, ClaimedDelivery[]>();
     for (const delivery of claimed) {
       const batch = batches.get(delivery.subscriptionId) ?? [];
@@ -121,6 +144,9 @@ export class Dispatcher {
     }
     for (const [subscriptionId, batch] of batches) {
       const sending = this.send(subscriptionId, batch)
+        .then((sent) => {
+          this.ended.set(subscriptionId, sent);
+        })
         .catch((error: unknown) => {
           this.logger.error({ err: error, subscription: subscriptionId }, 'webhook delivery failed');
         })
@@ -134,30 +160,44 @@ export class Dispatcher {
 
   /**
    * Sends one subscription's batch in order, and stops at the first delivery that is not
-   * delivered: the ones after it wait for it, in order. Records the whole batch at once.
+   * delivered: the ones after it wait for it, in order. Says what to record.
    */
-  private async send(subscriptionId: string, batch: readonly ClaimedDelivery[]): Promise<void> {
-    const records: AttemptRecord[] = [];
-    let disabled: string | null = null;
-    let sent = 0;
+  private async send(
+    subscriptionId: string,
+    batch: readonly ClaimedDelivery[],
+  ): Promise<EndedBatch & { readonly disable: string | null }> {
+    const attempts: AttemptRecord[] = [];
+    let disable: string | null = null;
     for (const delivery of batch) {
-      sent++;
-      const { record, disable } = await this.attempt(delivery);
-      records.push(record);
-      if (disable !== null) disabled = disable;
-      if (record.next.status !== 'delivered') break;
+      const outcome = await this.attempt(delivery);
+      attempts.push(outcome.record);
+      if (outcome.disable !== null) disable = outcome.disable;
+      if (outcome.record.next.status !== 'delivered') break;
     }
-    await this.deliveries.record(
+    return {
       subscriptionId,
-      records,
-      batch.slice(sent).map((d) => d.id),
-    );
-    if (disabled !== null) {
-      const at = new Date();
-      await this.subscriptions.disable(subscriptionId, disabled);
-      await this.deliveries.failPending(subscriptionId, `the subscription was disabled: ${disabled}`, at);
+      attempts,
+      unsent: batch.slice(attempts.length).map((d) => d.id),
+      disable,
+    };
+  }
+
+  /** Disables a subscription whose receiver asked for it, and fails what it still had to send. */
+  private async disable(subscriptionId: string, reason: string): Promise<void> {
+    try {
+      await this.subscriptions.disable(subscriptionId, reason);
+      await this.deliveries.failPending(
+        subscriptionId,
+        `the subscription was disabled: ${reason}`,
+        new Date(),
+      );
       this.onDisabled(subscriptionId);
-      this.logger.warn({ subscription: subscriptionId, reason: disabled }, 'webhook subscription disabled');
+      this.logger.warn({ subscription: subscriptionId, reason }, 'webhook subscription disabled');
+    } catch (error) {
+      this.logger.error(
+        { err: error, subscription: subscriptionId },
+        'webhook subscription could not be disabled',
+      );
     }
   }
 

@@ -55,11 +55,20 @@ export interface SubscriptionChanges {
   readonly enabled: boolean;
 }
 
+/** How many opened seals {@link SubscriptionRepository.openTarget} keeps. */
+const OPENED_MAX = 1_000;
+
 /**
  * Webhook subscriptions. Secrets and headers are sealed on the way in and opened on the way out,
  * so nothing above this class sees a sealed value and nothing below it a clear one.
  */
 export class SubscriptionRepository {
+  /**
+   * Sealed values the dispatcher opened, by their sealed text: every attempt opens its target's
+   * secrets and headers, and a sealed text never changes its meaning (a new secret is a new seal).
+   */
+  private readonly opened = new Map<string, string>();
+
   constructor(
     private readonly db: PrismaClient,
     private readonly box: SecretBox,
@@ -158,13 +167,23 @@ export class SubscriptionRepository {
 
   /** Opens the sealed target of a claimed delivery: its URL, extra headers and signing secrets. */
   openTarget(target: SealedTarget): DeliveryTarget {
+    const open = (sealed: string): string => {
+      let value = this.opened.get(sealed);
+      if (value === undefined) {
+        // Bounded: the live subscriptions' few seals, not every one ever seen.
+        if (this.opened.size >= OPENED_MAX) this.opened.clear();
+        value = this.box.open(sealed);
+        this.opened.set(sealed, value);
+      }
+      return value;
+    };
     return {
       url: target.url,
       headers:
         target.headersSealed === null
           ? null
-          : (JSON.parse(this.box.open(target.headersSealed)) as Record<string, string>),
-      secrets: this.secretsOf(target),
+          : (JSON.parse(open(target.headersSealed)) as Record<string, string>),
+      secrets: this.secretsOf(target, open),
     };
   }
 
@@ -189,14 +208,17 @@ export class SubscriptionRepository {
   }
 
   /** The current secret, then the previous one while its overlap lasts. */
-  private secretsOf(target: Omit<SealedTarget, 'url' | 'headersSealed'>): string[] {
+  private secretsOf(
+    target: Omit<SealedTarget, 'url' | 'headersSealed'>,
+    open: (sealed: string) => string = (sealed) => this.box.open(sealed),
+  ): string[] {
     const previous =
       target.previousSecretSealed !== null &&
       target.previousSecretExpiresAt !== null &&
       target.previousSecretExpiresAt > new Date()
-        ? [this.box.open(target.previousSecretSealed)]
+        ? [open(target.previousSecretSealed)]
         : [];
-    return [this.box.open(target.secretSealed), ...previous];
+    return [open(target.secretSealed), ...previous];
   }
 
   private toSubscription(row: SubscriptionRow): Subscription {
