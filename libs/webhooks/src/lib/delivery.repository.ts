@@ -107,25 +107,21 @@ export class DeliveryRepository {
 
   /**
    * Creates deliveries, skipping any that exists (the same event seen twice has the same id, see
-   * {@link deliveryId}), in one raw statement: this runs for every event, on the push path of the
+   * {@link deliveryId}), in one statement: this runs for every event, on the push path of the
    * all-in-one. Returns how many.
    */
   async createMany(deliveries: readonly NewDelivery[]): Promise<number> {
     if (deliveries.length === 0) return 0;
     const column = <T>(pick: (d: NewDelivery) => T): T[] => deliveries.map(pick);
-    return this.db.$executeRaw`
-      INSERT INTO webhook_delivery
-        (id, subscription_id, event_id, event_type, content_type, body, occurred_at, give_up_at)
-      SELECT id, subscription_id, event_id, event_type, content_type, body, occurred_at, give_up_at
-      FROM unnest(
-        ${column((d) => deliveryId(d.subscriptionId, d.eventId))}::text[], ${column((d) => d.subscriptionId)}::text[],
-        ${column((d) => d.eventId)}::text[], ${column((d) => d.eventType)}::text[],
-        ${column((d) => d.contentType)}::text[], ${column((d) => d.body)}::text[],
-        ${column((d) => d.occurredAt.toISOString())}::timestamptz[],
-        ${column((d) => d.giveUpAt.toISOString())}::timestamptz[]
-      ) WITH ORDINALITY AS t(id, subscription_id, event_id, event_type, content_type, body, occurred_at, give_up_at, n)
-      ORDER BY n
-      ON CONFLICT (id) DO NOTHING`;
+    // A function, so that its plan is kept per connection (see the migration that creates it).
+    const [row] = await this.db.$queryRaw<{ created: number }[]>`
+      SELECT webhook_enqueue(
+        ${column((d) => deliveryId(d.subscriptionId, d.eventId))}::text[],
+        ${column((d) => d.subscriptionId)}::text[], ${column((d) => d.eventId)}::text[],
+        ${column((d) => d.eventType)}::text[], ${column((d) => d.contentType)}::text[],
+        ${column((d) => d.body)}::text[], ${column((d) => d.occurredAt.toISOString())}::timestamptz[],
+        ${column((d) => d.giveUpAt.toISOString())}::timestamptz[]) AS created`;
+    return row?.created ?? 0;
   }
 
   /**
