@@ -45,6 +45,8 @@ export class Dispatcher {
   /** A pass put off until the pass interval is over. */
   private deferred: NodeJS.Timeout | undefined;
   private lastPassAt = 0;
+  /** How many deliveries the last pass claimed. */
+  private lastPassClaimed = 0;
   private passing: Promise<void> | null = null;
   private again = false;
   private stopped = true;
@@ -68,14 +70,19 @@ export class Dispatcher {
     this.nudge();
   }
 
-  /** Looks for due deliveries now (new deliveries were created, or an attempt finished). */
+  /**
+   * Passes now (new deliveries were created, or a batch ended), or once the pass interval is over
+   * if the dispatcher is busy: it has batches in flight, or its last pass claimed some. An idle
+   * one passes at once, even if its last pass (which only recorded) was a moment ago.
+   */
   nudge(): void {
     if (this.stopped) return;
     if (this.passing) {
       this.again = true;
       return;
     }
-    const wait = this.lastPassAt + this.options.passIntervalMs - Date.now();
+    const busy = this.inFlight.size > 0 || this.lastPassClaimed > 0;
+    const wait = busy ? this.lastPassAt + this.options.passIntervalMs - Date.now() : 0;
     if (wait > 0) {
       this.deferred ??= setTimeout(() => {
         this.deferred = undefined;
@@ -83,6 +90,8 @@ export class Dispatcher {
       }, wait);
       return;
     }
+    clearTimeout(this.deferred);
+    this.deferred = undefined;
     this.lastPassAt = Date.now();
     this.passing = this.pass()
       .catch((error: unknown) => {
@@ -135,6 +144,7 @@ export class Dispatcher {
       for (const batch of ended) this.ended.set(batch.subscriptionId, batch);
       throw error;
     }
+    this.lastPassClaimed = claimed.length;
     for (const batch of disabling) await this.disable(batch.subscriptionId, batch.disable ?? '');
     const batches = new Map<string, ClaimedDelivery[]>();
     for (const delivery of claimed) {
