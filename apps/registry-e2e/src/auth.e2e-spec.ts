@@ -398,6 +398,20 @@ describe.each(SHAPES)('identity and access: $label', (shape) => {
       expect(notAdmin.status).toBe(403);
     });
 
+    it('remembers a Basic login on the API, and forgets it at once when the password changes', async () => {
+      await createUser('changer');
+      const projects = (as: Credentials) => api(berth, 'GET', '/api/v1/projects', { as });
+      expect((await projects(user('changer'))).status).toBe(200);
+      expect((await projects(user('changer'))).status).toBe(200);
+      expect((await projects({ username: 'changer', password: 'not-the-password' })).status).toBe(401);
+      await apiJson(berth, 'PATCH', '/api/v1/users/changer', 200, {
+        body: { password: 'changer-new-password' },
+        as: user('changer'),
+      });
+      expect((await projects(user('changer'))).status).toBe(401);
+      expect((await projects({ username: 'changer', password: 'changer-new-password' })).status).toBe(200);
+    });
+
     it('audits logins, grants, denials and changes, with filters and pages', async () => {
       await tokenFor(berth, { username: 'dev', password: 'wrong password' }, []);
       const failures = await apiJson<{ items: { actor: string; outcome: string; sourceAddress: string }[] }>(

@@ -82,6 +82,19 @@ describe.each(SHAPES)('webhooks: $label', (shape) => {
   const deliveriesOf = (project: string, id: string): Promise<DeliveryView[]> =>
     hooksJson<DeliveryView[]>('GET', `${project}/webhooks/${id}/deliveries`, 200);
 
+  /**
+   * What `read` gives once `done` holds of it (or when 5 s have passed): the dispatcher records an
+   * attempt at its next pass, up to 50 ms after the receiver answered (ADR 0008).
+   */
+  async function recorded<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const value = await read();
+      if (done(value) || Date.now() > deadline) return value;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** Pushes a small image (config, one layer, manifest) by tag. */
   const push = (repository: string, tag: string) => pusher.pushImage(repository, tag);
 
@@ -203,7 +216,10 @@ describe.each(SHAPES)('webhooks: $label', (shape) => {
           repository: { name: 'app', namespace: project, repo_full_name: `${project}/app` },
         },
       });
-      const [delivery] = await deliveriesOf(project, subscription.id);
+      const [delivery] = await recorded(
+        () => deliveriesOf(project, subscription.id),
+        ([first]) => first?.status !== 'pending',
+      );
       expect(delivery).toMatchObject({
         eventType: 'artifact.pushed',
         status: 'delivered',
@@ -251,7 +267,10 @@ describe.each(SHAPES)('webhooks: $label', (shape) => {
       await receiver.until((r) => r.some((w) => w.status === 200), 20_000);
       expect(receiver.received.map((r) => r.status)).toEqual([503, 500, 502, 200]);
       expect(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size).toBe(1);
-      const [delivery] = await deliveriesOf(project, subscription.id);
+      const [delivery] = await recorded(
+        () => deliveriesOf(project, subscription.id),
+        ([first]) => first?.status !== 'pending',
+      );
       expect(delivery).toMatchObject({ status: 'delivered', attempts: 4, lastResponseCode: 200 });
       const detail = await hooksJson<{ attemptLog: { responseCode: number }[] }>(
         'GET',
@@ -305,10 +324,14 @@ describe.each(SHAPES)('webhooks: $label', (shape) => {
       receiver.always({ status: 500 });
       await push(`${project}/app`, 'v1');
       await receiver.until((r) => r.length >= 1);
-      const failing = await hooksJson<{ failing: { consecutiveFailures: number } | null }>(
-        'GET',
-        `${project}/webhooks/${subscription.id}`,
-        200,
+      const failing = await recorded(
+        () =>
+          hooksJson<{ failing: { consecutiveFailures: number } | null }>(
+            'GET',
+            `${project}/webhooks/${subscription.id}`,
+            200,
+          ),
+        (shown) => shown.failing !== null,
       );
       expect(failing.failing?.consecutiveFailures).toBeGreaterThanOrEqual(1);
       const deadline = Date.now() + (RETRY_WINDOW_SECONDS + 10) * 1000;
@@ -328,8 +351,10 @@ describe.each(SHAPES)('webhooks: $label', (shape) => {
       );
       await receiver.until((r) => r.length > attempts);
       expect(receiver.received.at(-1)?.headers['webhook-id']).toBe(delivery?.id);
-      await new Promise((r) => setTimeout(r, 300));
-      const [after] = await deliveriesOf(project, subscription.id);
+      const [after] = await recorded(
+        () => deliveriesOf(project, subscription.id),
+        ([first]) => first?.status === 'delivered',
+      );
       expect(after?.status).toBe('delivered');
     });
 

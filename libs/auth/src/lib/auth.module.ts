@@ -7,6 +7,7 @@ import {
   AuthorizeProjectCaller,
   GetSigningKeys,
   SigningKeysChanged,
+  SubjectRevoked,
   VisibleProjects,
 } from '@berth/contracts';
 import type { Database } from '@berth/db';
@@ -18,6 +19,7 @@ import { AuditRepository } from './audit.repository';
 import { Auditor } from './auditor';
 import { AUTH_CONFIG, OIDC_LOGIN } from './auth.tokens';
 import { bootstrapAdmin } from './bootstrap';
+import { BasicLogins } from './api/basic-logins';
 import { CallerGuard } from './api/caller';
 import { DocsController } from './api/docs.controller';
 import {
@@ -143,9 +145,14 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
     },
     {
       provide: UsersService,
-      inject: [AccountRepository, SigningKeyRepository, Auditor, Bus],
-      useFactory: (a: AccountRepository, k: SigningKeyRepository, auditor: Auditor, bus: Bus) =>
-        new UsersService(a, k, auditor, bus),
+      inject: [AccountRepository, SigningKeyRepository, Auditor, Bus, BasicLogins],
+      useFactory: (
+        a: AccountRepository,
+        k: SigningKeyRepository,
+        auditor: Auditor,
+        bus: Bus,
+        logins: BasicLogins,
+      ) => new UsersService(a, k, auditor, bus, logins),
     },
     {
       provide: ProjectsService,
@@ -154,9 +161,14 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
     },
     {
       provide: RobotsService,
-      inject: [RobotRepository, SigningKeyRepository, Auditor, Bus],
-      useFactory: (r: RobotRepository, k: SigningKeyRepository, auditor: Auditor, bus: Bus) =>
-        new RobotsService(r, k, auditor, bus),
+      inject: [RobotRepository, SigningKeyRepository, Auditor, Bus, BasicLogins],
+      useFactory: (
+        r: RobotRepository,
+        k: SigningKeyRepository,
+        auditor: Auditor,
+        bus: Bus,
+        logins: BasicLogins,
+      ) => new RobotsService(r, k, auditor, bus, logins),
     },
     {
       provide: OIDC_LOGIN,
@@ -165,6 +177,11 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
         config.oidc
           ? new OidcLoginService(config.oidc, new OidcLoginRepository(database.client), accounts, auditor)
           : null,
+    },
+    {
+      provide: BasicLogins,
+      inject: [AUTH_CONFIG],
+      useFactory: (config: AuthConfig) => new BasicLogins(config.basicCacheSeconds * 1000),
     },
     CallerGuard,
     ProblemFilter,
@@ -186,9 +203,14 @@ export class AuthModule implements OnModuleInit, OnApplicationShutdown {
     private readonly projects: ProjectRepository,
     private readonly callers: CallerGuard,
     private readonly projectsApi: ProjectsService,
+    private readonly logins: BasicLogins,
   ) {}
 
   async onModuleInit(): Promise<void> {
+    // From any replica of auth: the API forgets a revoked subject's remembered Basic logins.
+    await this.bus.onBroadcast(SubjectRevoked, ({ subject }) => {
+      this.logins.revoke(subject);
+    });
     const { generatedPassword, created } = await bootstrapAdmin(
       this.accounts,
       this.projects,

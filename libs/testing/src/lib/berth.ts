@@ -195,7 +195,7 @@ export function berthNodeCommand(entry: string): { args: string[]; env: Record<s
       ...pkg.config.node_flags.split(' ').filter(Boolean),
       join(ROOT, 'dist', entry.replace(/\.ts$/, '.js')),
     ],
-    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' },
+    env: { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '131072' },
   };
 }
 

@@ -108,9 +108,9 @@ export class DeliveryRepository {
   /**
    * Creates deliveries, skipping any that exists (the same event seen twice has the same id, see
    * {@link deliveryId}), in one statement: this runs for every event, on the push path of the
-   * all-in-one. Returns how many.
+   * all-in-one. They are due from `now`, on the clock that claims compare with. Returns how many.
    */
-  async createMany(deliveries: readonly NewDelivery[]): Promise<number> {
+  async createMany(deliveries: readonly NewDelivery[], now = new Date()): Promise<number> {
     if (deliveries.length === 0) return 0;
     const column = <T>(pick: (d: NewDelivery) => T): T[] => deliveries.map(pick);
     // A function, so that its plan is kept per connection (see the migration that creates it).
@@ -120,7 +120,7 @@ export class DeliveryRepository {
         ${column((d) => d.subscriptionId)}::text[], ${column((d) => d.eventId)}::text[],
         ${column((d) => d.eventType)}::text[], ${column((d) => d.contentType)}::text[],
         ${column((d) => d.body)}::text[], ${column((d) => d.occurredAt.toISOString())}::timestamptz[],
-        ${column((d) => d.giveUpAt.toISOString())}::timestamptz[]) AS created`;
+        ${column((d) => d.giveUpAt.toISOString())}::timestamptz[], ${now}::timestamptz) AS created`;
     return row?.created ?? 0;
   }
 

@@ -9,6 +9,7 @@ import { Reflector } from '@nestjs/core';
 import { TokenError, type Principal } from '@berth/auth-core';
 import type { FastifyRequest } from 'fastify';
 import { AccessService } from '../access.service';
+import { BasicLogins } from './basic-logins';
 import { CredentialsService } from '../credentials.service';
 import type { RequestContext } from '../access.service';
 import { contextOf, presentedCredentials, type PresentedCredentials } from '../http';
@@ -52,6 +53,7 @@ export class CallerGuard implements CanActivate {
     private readonly credentials: CredentialsService,
     private readonly access: AccessService,
     private readonly keyRing: KeyRing,
+    private readonly logins: BasicLogins,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -89,8 +91,14 @@ export class CallerGuard implements CanActivate {
       case 'malformed':
         throw unauthorized('the Authorization header is malformed');
       case 'basic': {
+        const known = this.logins.get(presented.username, presented.password);
+        if (known !== null) return known;
+        const checkedAt = Date.now();
         const result = await this.credentials.authenticate(presented.username, presented.password, context);
-        if (result.ok) return result.identity;
+        if (result.ok) {
+          this.logins.remember(presented.username, presented.password, result.identity, checkedAt);
+          return result.identity;
+        }
         if (result.reason === 'rate_limited')
           throw new Problem(
             'too-many-requests',

@@ -11,6 +11,7 @@ import type { Caller } from './caller';
 import { componentName, type CreateRobot, type UpdateRobot } from './dto';
 import { Problem } from '@berth/server';
 import { isAdmin } from './users.service';
+import { BasicLogins } from './basic-logins';
 
 /** A robot as the API shows it; `secret` only in the answers that create or rotate it. */
 export interface RobotView {
@@ -37,6 +38,7 @@ export class RobotsService {
     private readonly keys: SigningKeyRepository,
     private readonly auditor: Auditor,
     private readonly bus: Bus,
+    private readonly logins: BasicLogins,
   ) {}
 
   async create(caller: Caller, input: z.infer<typeof CreateRobot>): Promise<RobotView> {
@@ -128,6 +130,8 @@ export class RobotsService {
   private async revoke(name: string): Promise<void> {
     const subject = `${ROBOT_PREFIX}${name}`;
     await this.keys.revokeRefreshTokens(subject);
+    // Here at once; other replicas of auth, and the gateways, on the broadcast.
+    this.logins.revoke(subject);
     await this.bus.broadcast(SubjectRevoked, { subject });
   }
 }

@@ -9,6 +9,7 @@ import type { SigningKeyRepository } from '../token/signing-key.repository';
 import type { Caller } from './caller';
 import { username as usernameSchema, type CreateUser, type UpdateUser } from './dto';
 import { Problem } from '@berth/server';
+import { BasicLogins } from './basic-logins';
 
 /** A user as the API shows it. */
 export interface UserView {
@@ -31,6 +32,7 @@ export class UsersService {
     private readonly keys: SigningKeyRepository,
     private readonly auditor: Auditor,
     private readonly bus: Bus,
+    private readonly logins: BasicLogins,
   ) {}
 
   async create(caller: Caller, input: z.infer<typeof CreateUser>): Promise<UserView> {
@@ -99,6 +101,8 @@ export class UsersService {
   /** The user's refresh tokens die, and gateways forget its cached Basic credentials. */
   private async revoke(name: string): Promise<void> {
     await this.keys.revokeRefreshTokens(name);
+    // Here at once; other replicas of auth, and the gateways, on the broadcast.
+    this.logins.revoke(name);
     await this.bus.broadcast(SubjectRevoked, { subject: name });
   }
 }
