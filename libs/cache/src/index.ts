@@ -1,1 +1,2 @@
 export * from './lib/lru-cache';
+export * from './lib/revocable-cache';

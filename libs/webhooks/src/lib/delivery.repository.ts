@@ -28,8 +28,8 @@ interface DeliveryRow {
  */
 export function deliveryId(subscriptionId: string, eventId: string): string {
   const hash = createHash('sha256').update(`${subscriptionId}\n${eventId}`).digest();
-  hash.writeUInt8(((hash.readUInt8(6) & 0x0f) | 0x80) >>> 0, 6);
-  hash.writeUInt8(((hash.readUInt8(8) & 0x3f) | 0x80) >>> 0, 8);
+  hash.writeUInt8((hash.readUInt8(6) & 0x0f) | 0x80, 6);
+  hash.writeUInt8((hash.readUInt8(8) & 0x3f) | 0x80, 8);
   const hex = hash.subarray(0, 16).toString('hex');
   return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join('-');
 }

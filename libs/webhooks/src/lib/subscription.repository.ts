@@ -64,8 +64,8 @@ const OPENED_MAX = 1_000;
  */
 export class SubscriptionRepository {
   /**
-   * Sealed values the dispatcher opened, by their sealed text: every attempt opens its target's
-   * secrets and headers, and a sealed text never changes its meaning (a new secret is a new seal).
+   * Sealed values opened, by their sealed text: every attempt opens its target's secrets and
+   * headers, and a sealed text never changes its meaning (a new secret is a new seal).
    */
   private readonly opened = new Map<string, string>();
 
@@ -167,23 +167,13 @@ export class SubscriptionRepository {
 
   /** Opens the sealed target of a claimed delivery: its URL, extra headers and signing secrets. */
   openTarget(target: SealedTarget): DeliveryTarget {
-    const open = (sealed: string): string => {
-      let value = this.opened.get(sealed);
-      if (value === undefined) {
-        // Bounded: the live subscriptions' few seals, not every one ever seen.
-        if (this.opened.size >= OPENED_MAX) this.opened.clear();
-        value = this.box.open(sealed);
-        this.opened.set(sealed, value);
-      }
-      return value;
-    };
     return {
       url: target.url,
       headers:
         target.headersSealed === null
           ? null
-          : (JSON.parse(open(target.headersSealed)) as Record<string, string>),
-      secrets: this.secretsOf(target, open),
+          : (JSON.parse(this.open(target.headersSealed)) as Record<string, string>),
+      secrets: this.secretsOf(target),
     };
   }
 
@@ -208,17 +198,26 @@ export class SubscriptionRepository {
   }
 
   /** The current secret, then the previous one while its overlap lasts. */
-  private secretsOf(
-    target: Omit<SealedTarget, 'url' | 'headersSealed'>,
-    open: (sealed: string) => string = (sealed) => this.box.open(sealed),
-  ): string[] {
+  private secretsOf(target: Omit<SealedTarget, 'url' | 'headersSealed'>): string[] {
     const previous =
       target.previousSecretSealed !== null &&
       target.previousSecretExpiresAt !== null &&
       target.previousSecretExpiresAt > new Date()
-        ? [open(target.previousSecretSealed)]
+        ? [this.open(target.previousSecretSealed)]
         : [];
-    return [open(target.secretSealed), ...previous];
+    return [this.open(target.secretSealed), ...previous];
+  }
+
+  /** A sealed value opened, from {@link opened} when it was opened before. */
+  private open(sealed: string): string {
+    let value = this.opened.get(sealed);
+    if (value === undefined) {
+      // Bounded: the live subscriptions' few seals, not every one ever seen.
+      if (this.opened.size >= OPENED_MAX) this.opened.clear();
+      value = this.box.open(sealed);
+      this.opened.set(sealed, value);
+    }
+    return value;
   }
 
   private toSubscription(row: SubscriptionRow): Subscription {
@@ -234,7 +233,7 @@ export class SubscriptionRepository {
       headers:
         row.headersSealed === null
           ? null
-          : (JSON.parse(this.box.open(row.headersSealed)) as Record<string, string>),
+          : (JSON.parse(this.open(row.headersSealed)) as Record<string, string>),
       secrets: this.secretsOf(row),
       enabled: row.enabled,
       disabledReason: row.disabledReason,

@@ -1,9 +1,6 @@
 import { createHash } from 'node:crypto';
-import { LruCache } from '@berth/cache';
+import { RevocableCache } from '@berth/cache';
 import { subjectOf, type Identity } from '../model';
-
-/** How many callers {@link BasicLogins} keeps at most. */
-const CAPACITY = 10_000;
 
 /**
  * Management API callers whose Basic credentials auth checked a moment ago. A script that calls
@@ -15,20 +12,15 @@ const CAPACITY = 10_000;
  * `SubjectRevoked` broadcast. CI workloads, whose ID tokens expire, are never kept.
  */
 export class BasicLogins {
-  private readonly known: LruCache<string, { readonly identity: Identity; readonly checkedAt: number }>;
-  private readonly revokedAt = new Map<string, number>();
+  private readonly known: RevocableCache<Identity>;
 
-  constructor(private readonly maxAgeMs: number) {
-    this.known = new LruCache(CAPACITY, maxAgeMs);
+  constructor(maxAgeMs: number) {
+    this.known = new RevocableCache({ capacity: 10_000, maxAgeMs, subjectOf });
   }
 
   /** The identity these credentials proved, if they were checked recently and not revoked since. */
   get(username: string, password: string): Identity | null {
-    if (this.maxAgeMs <= 0) return null;
-    const entry = this.known.get(keyOf(username, password));
-    if (entry === undefined) return null;
-    const revoked = this.revokedAt.get(subjectOf(entry.identity)) ?? 0;
-    return entry.checkedAt > revoked ? entry.identity : null;
+    return this.known.get(keyOf(username, password));
   }
 
   /**
@@ -36,15 +28,13 @@ export class BasicLogins {
    * during the check wins.
    */
   remember(username: string, password: string, identity: Identity, checkedAt: number): void {
-    if (this.maxAgeMs <= 0 || identity.kind === 'workload' || identity.kind === 'anonymous') return;
-    this.known.set(keyOf(username, password), { identity, checkedAt });
+    if (identity.kind === 'workload' || identity.kind === 'anonymous') return;
+    this.known.set(keyOf(username, password), identity, checkedAt);
   }
 
   /** Forgets every login of a subject from now on. */
   revoke(subject: string): void {
-    this.revokedAt.delete(subject);
-    this.revokedAt.set(subject, Date.now());
-    if (this.revokedAt.size > CAPACITY) this.revokedAt.delete(this.revokedAt.keys().next().value ?? '');
+    this.known.revoke(subject);
   }
 }
 

@@ -11,7 +11,7 @@ import {
   type ResourceScope,
 } from '@berth/auth-core';
 import { Bus } from '@berth/bus';
-import { LruCache } from '@berth/cache';
+import { LruCache, RevocableCache } from '@berth/cache';
 import type { BerthConfig } from '@berth/config';
 import { AuthorizeBasic, GetSigningKeys, SigningKeysChanged, SubjectRevoked } from '@berth/contracts';
 import { OciError } from '@berth/oci';
@@ -57,8 +57,7 @@ const grants = new WeakMap<FastifyRequest, Grant>();
 export class RegistryAuth implements OnModuleInit {
   private readonly verifier: TokenVerifier;
   private readonly verified = new LruCache<string, RegistryClaims>(10_000);
-  private readonly basic: LruCache<string, Grant & { readonly at: number }>;
-  private readonly revokedAt = new Map<string, number>();
+  private readonly basic: RevocableCache<Grant>;
   private keysLoadedAt = 0;
   private loading: Promise<void> | null = null;
 
@@ -68,7 +67,11 @@ export class RegistryAuth implements OnModuleInit {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.verifier = new TokenVerifier({ issuer: config.auth.issuer, audience: config.auth.service });
-    this.basic = new LruCache(10_000, config.auth.basicCacheSeconds * 1000);
+    this.basic = new RevocableCache({
+      capacity: 10_000,
+      maxAgeMs: config.auth.basicCacheSeconds * 1000,
+      subjectOf: (grant) => grant.subject,
+    });
   }
 
   /** Whether `/v2/` requests need credentials at all (`auth.mode`). */
@@ -82,8 +85,7 @@ export class RegistryAuth implements OnModuleInit {
       this.verified.deleteWhere(() => true);
     });
     await this.bus.onBroadcast(SubjectRevoked, ({ subject }) => {
-      this.revokedAt.set(subject, Date.now());
-      if (this.revokedAt.size > 10_000) this.revokedAt.delete(this.revokedAt.keys().next().value ?? '');
+      this.basic.revoke(subject);
     });
   }
 
@@ -172,7 +174,9 @@ export class RegistryAuth implements OnModuleInit {
       .update(scopes.join(' '))
       .digest('base64url');
     const cached = this.basic.get(key);
-    if (cached && cached.at > (this.revokedAt.get(cached.subject) ?? 0)) return cached;
+    if (cached !== null) return cached;
+    // When the check began: a revocation broadcast while it runs wins over its answer.
+    const checkedAt = Date.now();
     const decoded = Buffer.from(encoded, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon === -1) return null;
@@ -194,8 +198,8 @@ export class RegistryAuth implements OnModuleInit {
         });
       return null;
     }
-    const grant = { subject: answer.subject, access: answer.access, at: Date.now() };
-    this.basic.set(key, grant);
+    const grant = { subject: answer.subject, access: answer.access };
+    this.basic.set(key, grant, checkedAt);
     return grant;
   }
 
