@@ -5,7 +5,7 @@ import { MetadataAppModule } from './metadata-app.module';
 
 // Serves the metadata subjects over NATS; its HTTP port only answers health probes.
 runProcess('metadata', async (config, logger) => {
-  const database = await openDatabase(config.database);
+  const database = await openDatabase(config.database, logger);
   const bus = await openBus(config, logger, 'metadata');
   const app = await startHttpApp(MetadataAppModule.register({ config, logger, bus, database }), {
     host: config.http.host,

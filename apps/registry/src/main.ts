@@ -7,7 +7,7 @@ import { RegistryModule } from './registry.module';
 // The all-in-one: gateway, metadata and blobstore in one process. With no settings it keeps
 // blobs and an embedded PostgreSQL (PGlite) under ./data and uses the in-process bus.
 runProcess('registry', async (config, logger) => {
-  const database = await openDatabase(config.database);
+  const database = await openDatabase(config.database, logger);
   const bus = await openBus(config, logger, 'registry');
   const storage = await openStorageDriver(config.storage);
   const app = await startHttpApp(RegistryModule.register({ config, logger, bus, storage, database }), {

@@ -1,13 +1,31 @@
 import { randomUUID } from 'node:crypto';
-import { BlobPushed, RepositoryChanged, StatBlob, type BlobPushedEvent } from '@berth/contracts';
+import {
+  BlobPushed,
+  RepositoryChanged,
+  RepositoryCreated,
+  StatBlob,
+  type BlobPushedEvent,
+  type DomainEvent,
+  type EventContract,
+} from '@berth/contracts';
 import { OciError } from '@berth/oci';
 import { testServices, uniqueNamespace } from '@berth/testing';
 import { connect } from 'nats';
-import type { Bus } from './bus';
+import type { Bus, BusEvent } from './bus';
 import { InProcessBus } from './in-process.bus';
 import { NatsBus } from './nats.bus';
 
 const digest = `sha256:${'e'.repeat(64)}`;
+
+/** A `BusEvent` of `contract`, which `pushed` payloads fit (repository events carry a subset). */
+function busEvent(contract: EventContract<DomainEvent>, repository: string): BusEvent {
+  return { contract, payload: pushed(repository) };
+}
+
+/** The repository of a `busEvent`. */
+function repositoryOf(event: BusEvent): string {
+  return (event.payload as BlobPushedEvent).repository;
+}
 
 function pushed(repository: string): BlobPushedEvent {
   return {
@@ -118,6 +136,25 @@ describe.each(transports)('bus over %s', (_name, open) => {
     expect(seen[1]?.attempt).toBeGreaterThan(seen[0]?.attempt ?? 0);
   });
 
+  it('hands a batch subscriber the events of several contracts, each contract in order', async () => {
+    const seen: string[] = [];
+    await sut.server.subscribeBatch([BlobPushed, RepositoryCreated], { durable: 'batch' }, (events) => {
+      seen.push(...events.map((event) => `${event.contract.subject} ${repositoryOf(event)}`));
+      return Promise.resolve();
+    });
+    await sut.client.publishAll([
+      busEvent(BlobPushed, 'a'),
+      busEvent(RepositoryCreated, 'b'),
+      busEvent(BlobPushed, 'c'),
+    ]);
+    await eventually(() => seen.length >= 3);
+    expect(seen.filter((entry) => entry.startsWith(BlobPushed.subject))).toEqual([
+      `${BlobPushed.subject} a`,
+      `${BlobPushed.subject} c`,
+    ]);
+    expect(seen).toContain(`${RepositoryCreated.subject} b`);
+  });
+
   it('broadcasts to every listener', async () => {
     const heard: string[] = [];
     await sut.server.onBroadcast(RepositoryChanged, ({ repository }) => heard.push(`server:${repository}`));
@@ -163,6 +200,41 @@ describe('in-process bus publish', () => {
     release();
     await publishing;
     expect(handled.sort()).toEqual(['fast', 'slow']);
+  });
+
+  it('hands a batch subscriber the events of one publishAll at once, and the others one by one', async () => {
+    const batches: string[][] = [];
+    const single: string[] = [];
+    await sut.subscribeBatch([BlobPushed, RepositoryCreated], { durable: 'batch' }, (events) => {
+      batches.push(events.map(repositoryOf));
+      return Promise.resolve();
+    });
+    await sut.subscribe(BlobPushed, { durable: 'single' }, (event) => {
+      single.push(event.repository);
+      return Promise.resolve();
+    });
+    await sut.publishAll([
+      busEvent(BlobPushed, 'a'),
+      busEvent(RepositoryCreated, 'b'),
+      busEvent(BlobPushed, 'c'),
+    ]);
+    expect(batches).toEqual([['a', 'b', 'c']]);
+    expect(single).toEqual(['a', 'c']);
+    await sut.publish(RepositoryCreated, pushed('d'));
+    expect(batches).toEqual([['a', 'b', 'c'], ['d']]);
+  });
+
+  it('hands a failed batch again, whole, until its handler succeeds', async () => {
+    const attempts: { attempt: number; repositories: string[] }[] = [];
+    await sut.subscribeBatch([BlobPushed], { durable: 'flaky' }, (events, info) => {
+      attempts.push({ attempt: info.attempt, repositories: events.map(repositoryOf) });
+      return info.attempt < 2 ? Promise.reject(new Error('not yet')) : Promise.resolve();
+    });
+    await sut.publishAll([busEvent(BlobPushed, 'a'), busEvent(BlobPushed, 'b')]);
+    expect(attempts).toEqual([
+      { attempt: 1, repositories: ['a', 'b'] },
+      { attempt: 2, repositories: ['a', 'b'] },
+    ]);
   });
 
   it('resolves after a failing handler has succeeded on a retry', async () => {

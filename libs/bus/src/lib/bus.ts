@@ -6,6 +6,12 @@ export interface DeliveryInfo {
   readonly attempt: number;
 }
 
+/** An event with its contract, as a batch carries it. */
+export interface BusEvent {
+  readonly contract: EventContract<DomainEvent>;
+  readonly payload: DomainEvent;
+}
+
 /** Options of a durable subscription. */
 export interface SubscribeOptions {
   /** The consumer's durable name: instances with the same name share the work. */
@@ -36,12 +42,39 @@ export abstract class Bus {
   /** Publishes an event and resolves once the bus has durably accepted it. */
   abstract publish<P extends DomainEvent>(contract: EventContract<P>, payload: P): Promise<void>;
 
+  /**
+   * Publishes events in order and resolves once the bus has durably accepted every one; a
+   * subscriber of {@link Bus.subscribeBatch} may be handed them at once. If it rejects, the events
+   * before the one that failed may have been accepted: publishing them again is safe (consumers
+   * are idempotent by event id, and the stream de-duplicates by it). By default, one at a time.
+   */
+  async publishAll(events: readonly BusEvent[]): Promise<void> {
+    for (const { contract, payload } of events) await this.publish(contract, payload);
+  }
+
   /** Consumes an event durably: it is acknowledged only when `handler` resolves. */
   abstract subscribe<P extends DomainEvent>(
     contract: EventContract<P>,
     options: SubscribeOptions,
     handler: (payload: P, info: DeliveryInfo) => Promise<void>,
   ): Promise<void>;
+
+  /**
+   * Consumes the events of several contracts durably, in order per contract, handing `handler`
+   * as many at once as the bus has at hand: the in-process bus hands over what one
+   * {@link Bus.publishAll} published, so that a consumer stores them in one statement. They are
+   * acknowledged only when `handler` resolves, and handed again, all of them, if it rejects. By
+   * default, and over NATS, one at a time. `info.attempt` is the batch's.
+   */
+  async subscribeBatch(
+    contracts: readonly EventContract<DomainEvent>[],
+    options: SubscribeOptions,
+    handler: (events: readonly BusEvent[], info: DeliveryInfo) => Promise<void>,
+  ): Promise<void> {
+    for (const contract of contracts) {
+      await this.subscribe(contract, options, (payload, info) => handler([{ contract, payload }], info));
+    }
+  }
 
   /** Sends a notice to every instance that listens. */
   abstract broadcast<P>(contract: BroadcastContract<P>, payload: P): Promise<void>;

@@ -1,19 +1,27 @@
 import type { BroadcastContract, DomainEvent, EventContract, RpcContract } from '@berth/contracts';
 import { OciError } from '@berth/oci';
-import { Bus, type DeliveryInfo, type SubscribeOptions } from './bus';
+import { Bus, type BusEvent, type DeliveryInfo, type SubscribeOptions } from './bus';
 
 /** Called with errors that a handler threw and that are not the spec's (they become `UNKNOWN`). */
 export type BusErrorReporter = (error: unknown, context: { subject: string }) => void;
 
 type Handler = (payload: unknown) => Promise<unknown>;
-type EventHandler = (payload: DomainEvent, info: DeliveryInfo) => Promise<void>;
+
+/** A durable subscription group's handler: of one event at a time, or of a batch. */
+type Consumer =
+  | { readonly batch: false; readonly handle: (payload: DomainEvent, info: DeliveryInfo) => Promise<void> }
+  | {
+      readonly batch: true;
+      readonly handle: (events: readonly BusEvent[], info: DeliveryInfo) => Promise<void>;
+    };
 
 const MAX_RETRY_DELAY_MS = 30_000;
 
 /**
  * The all-in-one bus: requests call the handler directly, events are handed to every durable
  * subscription group (one handler per group, as with JetStream) and retried with backoff until
- * the handler succeeds.
+ * the handler succeeds. A group subscribed with `subscribeBatch` is handed the events of one
+ * `publishAll` at once; groups go on in parallel, each through its events in order.
  *
  * `publish` resolves only once every group's handler has succeeded, so "accepted by the bus"
  * means "handled by every consumer" (ADR 0006, decision 3): the event outbox marks a row published
@@ -23,7 +31,8 @@ const MAX_RETRY_DELAY_MS = 30_000;
  */
 export class InProcessBus extends Bus {
   private readonly handlers = new Map<string, Handler>();
-  private readonly groups = new Map<string, Map<string, EventHandler>>();
+  /** Each subject's durable subscription groups, by durable name. */
+  private readonly groups = new Map<string, Map<string, Consumer>>();
   private readonly listeners = new Map<string, ((payload: unknown) => void)[]>();
   /** Retry pauses in progress, with how to end them when the bus closes. */
   private readonly waiting = new Map<NodeJS.Timeout, (error: Error) => void>();
@@ -60,10 +69,32 @@ export class InProcessBus extends Bus {
     return Promise.resolve();
   }
 
-  async publish<P extends DomainEvent>(contract: EventContract<P>, payload: P): Promise<void> {
+  publish<P extends DomainEvent>(contract: EventContract<P>, payload: P): Promise<void> {
+    return this.publishAll([{ contract, payload }]);
+  }
+
+  override async publishAll(events: readonly BusEvent[]): Promise<void> {
     if (this.closed) throw this.closedError;
-    const handlers = [...(this.groups.get(contract.subject)?.values() ?? [])];
-    await Promise.all(handlers.map((handler) => this.deliver(contract, handler, payload)));
+    const work = new Map<Consumer, BusEvent[]>();
+    for (const event of events) {
+      for (const consumer of this.groups.get(event.contract.subject)?.values() ?? []) {
+        const list = work.get(consumer);
+        if (list === undefined) work.set(consumer, [event]);
+        else list.push(event);
+      }
+    }
+    await Promise.all(
+      [...work].map(async ([consumer, list]) => {
+        if (consumer.batch) {
+          const subjects = [...new Set(list.map((event) => event.contract.subject))].join(',');
+          await this.deliver(subjects, (info) => consumer.handle(list, info));
+          return;
+        }
+        for (const { contract, payload } of list) {
+          await this.deliver(contract.subject, (info) => consumer.handle(payload, info));
+        }
+      }),
+    );
   }
 
   subscribe<P extends DomainEvent>(
@@ -71,11 +102,19 @@ export class InProcessBus extends Bus {
     options: SubscribeOptions,
     handler: (payload: P, info: DeliveryInfo) => Promise<void>,
   ): Promise<void> {
-    const group = this.groups.get(contract.subject) ?? new Map<string, EventHandler>();
-    // Like a JetStream durable consumer, a second subscriber of the same group shares the work;
-    // in one process that means the first one keeps it.
-    if (!group.has(options.durable)) group.set(options.durable, handler as EventHandler);
-    this.groups.set(contract.subject, group);
+    const handle = handler as (payload: DomainEvent, info: DeliveryInfo) => Promise<void>;
+    this.join(contract.subject, options.durable, { batch: false, handle });
+    return Promise.resolve();
+  }
+
+  override subscribeBatch(
+    contracts: readonly EventContract<DomainEvent>[],
+    options: SubscribeOptions,
+    handler: (events: readonly BusEvent[], info: DeliveryInfo) => Promise<void>,
+  ): Promise<void> {
+    // One consumer for all the contracts, so that a publish's events reach it together.
+    const consumer: Consumer = { batch: true, handle: handler };
+    for (const contract of contracts) this.join(contract.subject, options.durable, consumer);
     return Promise.resolve();
   }
 
@@ -103,21 +142,27 @@ export class InProcessBus extends Bus {
     return Promise.resolve();
   }
 
+  /**
+   * Adds a consumer to a subject's durable group. Like a JetStream durable consumer, a second
+   * subscriber of the same group shares the work; in one process that means the first one keeps it.
+   */
+  private join(subject: string, durable: string, consumer: Consumer): void {
+    const group = this.groups.get(subject) ?? new Map<string, Consumer>();
+    if (!group.has(durable)) group.set(durable, consumer);
+    this.groups.set(subject, group);
+  }
+
   /** Runs a group's handler until it succeeds, backing off between attempts; rejects on close. */
-  private async deliver(
-    contract: EventContract<DomainEvent>,
-    handler: EventHandler,
-    payload: DomainEvent,
-  ): Promise<void> {
+  private async deliver(subject: string, handle: (info: DeliveryInfo) => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1) await this.pause(Math.min(MAX_RETRY_DELAY_MS, 100 * 2 ** (attempt - 2)));
       if (this.closed) throw this.closedError;
       try {
-        await Promise.race([handler(payload, { attempt }), this.closing]);
+        await Promise.race([handle({ attempt }), this.closing]);
         return;
       } catch (error) {
         if (error === this.closedError) throw error;
-        this.reportError(error, { subject: contract.subject });
+        this.reportError(error, { subject });
       }
     }
   }

@@ -48,4 +48,33 @@ describe('openDatabase embedded (PGlite)', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('vacuums and analyzes, now and then, the tables that changed, as autovacuum would', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-pglite-'));
+    try {
+      const sut = await openDatabase({ url: null, embeddedDir: dir, maintenanceIntervalMs: 100 });
+      const names = Array.from({ length: 300 }, (_, i) => `churn/app-${i}`);
+      await sut.client.$executeRaw`INSERT INTO repository (name) SELECT unnest(${names}::text[])`;
+      // Each update leaves a dead version behind, which only a vacuum reclaims.
+      await sut.client.$executeRaw`UPDATE repository SET name = name || '-renamed'`;
+      const stats = () => sut.client.$queryRaw<{ vacuumed: bigint; analyzed: bigint; dead: bigint }[]>`
+        SELECT vacuum_count AS vacuumed, analyze_count AS analyzed, n_dead_tup AS dead
+        FROM pg_stat_user_tables WHERE relname = 'repository'`;
+      const deadline = Date.now() + 10_000;
+      while ((await stats())[0]?.vacuumed === 0n && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(await stats()).toEqual([{ vacuumed: 1n, analyzed: 1n, dead: 0n }]);
+      // The planner now knows the table's size (it knew nothing before the first analyze).
+      const [table] = await sut.client.$queryRaw<{ rows: number }[]>`
+        SELECT reltuples::int AS rows FROM pg_class WHERE relname = 'repository'`;
+      expect(table?.rows).toBe(300);
+      // Nothing changed since: the next runs leave it alone.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect((await stats())[0]?.vacuumed).toBe(1n);
+      await sut.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

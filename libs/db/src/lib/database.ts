@@ -7,6 +7,7 @@ import type { PrismaPg as PrismaPgClass } from '@prisma/adapter-pg';
 import type { Client as PgClient } from 'pg';
 import type { PrismaPGlite as PrismaPGliteClass } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/client';
+import { EmbeddedMaintenance } from './embedded-maintenance';
 import { applyMigrations, type SqlExecutor } from './migrations';
 
 /** Where the metadata lives: a PostgreSQL URL, or the embedded PGlite directory when there is none. */
@@ -15,7 +16,17 @@ export interface DatabaseOptions {
   readonly embeddedDir: string;
   /** Connections in the pool (PostgreSQL only). */
   readonly poolSize?: number;
+  /** How often the embedded database looks for tables to vacuum and analyze (PGlite only). */
+  readonly maintenanceIntervalMs?: number;
 }
+
+/** Where the database reports what goes wrong in the background (a pino logger fits). */
+export interface DatabaseLogger {
+  warn(object: object, message: string): void;
+}
+
+/** How often the embedded database is maintained unless told otherwise (autovacuum: every minute). */
+const EMBEDDED_MAINTENANCE_INTERVAL_MS = 60_000;
 
 /** An open database with its migrations applied. */
 export interface Database {
@@ -31,9 +42,13 @@ export interface Database {
  * Opens the database and applies pending migrations before anything else may use it. A failure
  * (unreachable server, bad migration) rejects, and the caller's boot fails with it.
  */
-export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+export async function openDatabase(options: DatabaseOptions, logger?: DatabaseLogger): Promise<Database> {
   return options.url === null
-    ? openEmbedded(options.embeddedDir)
+    ? openEmbedded(
+        options.embeddedDir,
+        options.maintenanceIntervalMs ?? EMBEDDED_MAINTENANCE_INTERVAL_MS,
+        logger,
+      )
     : openPostgres(options.url, options.poolSize ?? 10);
 }
 
@@ -97,7 +112,11 @@ const EMBEDDED_POSTGRES_CONF = ['shared_buffers=16MB', 'work_mem=2MB', 'maintena
   '\n',
 );
 
-async function openEmbedded(dir: string): Promise<Database> {
+async function openEmbedded(
+  dir: string,
+  maintenanceIntervalMs: number,
+  logger?: DatabaseLogger,
+): Promise<Database> {
   await mkdir(dir, { recursive: true });
   if (!existsSync(join(dir, 'PG_VERSION'))) await initEmbedded(dir);
   const PGlite = loadPGlite();
@@ -117,10 +136,15 @@ async function openEmbedded(dir: string): Promise<Database> {
     throw error;
   }
   const client = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const maintenance = new EmbeddedMaintenance(executor, maintenanceIntervalMs, (error) => {
+    logger?.warn({ err: error }, 'embedded database maintenance failed; it is tried again later');
+  });
+  maintenance.start();
   return {
     client,
     kind: 'pglite',
     close: async () => {
+      await maintenance.stop();
       await client.$disconnect();
       await pglite.close();
     },

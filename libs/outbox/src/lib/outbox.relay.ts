@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Bus } from '@berth/bus';
+import type { Bus, BusEvent } from '@berth/bus';
 import { eventContractOf, type DomainEvent } from '@berth/contracts';
 import type { PrismaClient } from '@berth/db';
 import type { Logger } from 'pino';
@@ -54,9 +54,10 @@ type Round =
 
 /**
  * Moves the transactional outbox to the bus (ADR 0006, 0007): reads the unpublished rows in
- * `seq` order, publishes each (with the event id as the bus's de-duplication key) and stamps
- * them published once the bus has accepted them. Delivery is at least once: a relay that dies
- * between publishing and stamping leaves the rows to be published again, under the same ids.
+ * `seq` order, publishes them in that order (with the event id as the bus's de-duplication key)
+ * and stamps them published once the bus has accepted them all. Delivery is at least once: a
+ * relay that dies between publishing and stamping, or whose publish fails part-way, leaves the
+ * rows to be published again, under the same ids.
  *
  * One relay publishes at a time per database: it holds a lease in `event_outbox_relay`, renewed
  * while it works and given up when the outbox is empty, so that rows leave in order and no two
@@ -207,7 +208,14 @@ export class OutboxRelay {
       SELECT id, subject, payload FROM event_outbox
       WHERE published_at IS NULL ORDER BY seq LIMIT ${this.batchSize}`;
     if (rows.length === 0) return { kind: 'published', count: 0 };
-    const accepted: string[] = [];
+    const events: BusEvent[] = [];
+    for (const row of rows) {
+      const contract = eventContractOf(row.subject);
+      // Only a rolled-back release can have written it; no consumer could read it.
+      if (contract === undefined)
+        this.logger.error({ event: row }, 'outbox row with an unknown subject; dropped');
+      else events.push({ contract, payload: row.payload as DomainEvent });
+    }
     const heartbeat = setInterval(() => {
       this.acquireLease().catch((error: unknown) => {
         if (!this.stopped) this.logger.warn({ err: error }, 'event relay could not renew its lease');
@@ -215,26 +223,16 @@ export class OutboxRelay {
     }, this.leaseMs / 3);
     heartbeat.unref();
     try {
-      for (const row of rows) {
-        if (this.stopped) break;
-        const contract = eventContractOf(row.subject);
-        if (contract === undefined) {
-          // Only a rolled-back release can have written it; no consumer could read it.
-          this.logger.error({ event: row }, 'outbox row with an unknown subject; dropped');
-        } else {
-          await this.bus.publish(contract, row.payload as DomainEvent);
-        }
-        accepted.push(row.id);
-      }
+      // At once, so that a consumer may store a round's events together (`Bus.subscribeBatch`).
+      // If the bus fails, the whole round is published again: what it had accepted is then
+      // de-duplicated by event id.
+      await this.bus.publishAll(events);
     } finally {
       clearInterval(heartbeat);
-      // Also after a failure: what the bus accepted is stamped, the rest waits for the retry.
-      if (accepted.length > 0) {
-        await this.db.$executeRaw`
-          UPDATE event_outbox SET published_at = now() WHERE id = ANY(${accepted}::text[])`;
-      }
     }
-    return { kind: 'published', count: accepted.length };
+    const ids = rows.map((row) => row.id);
+    await this.db.$executeRaw`UPDATE event_outbox SET published_at = now() WHERE id = ANY(${ids}::text[])`;
+    return { kind: 'published', count: rows.length };
   }
 
   /** Whether the outbox has a row to publish. */

@@ -1,11 +1,9 @@
+import type { BusEvent } from '@berth/bus';
 import type { DomainEvent, EventContract } from '@berth/contracts';
 import type { Prisma } from '@berth/db';
 
-/** An event to write to the outbox: its contract and its payload, checked against each other. */
-export interface OutboxEvent {
-  readonly contract: EventContract<DomainEvent>;
-  readonly payload: DomainEvent;
-}
+/** An event to write to the outbox: its contract and its payload, as the relay publishes it. */
+export type OutboxEvent = BusEvent;
 
 /** Pairs an event's payload with its contract, so the compiler checks the payload's shape. */
 export function outboxEvent<P extends DomainEvent>(contract: EventContract<P>, payload: P): OutboxEvent {

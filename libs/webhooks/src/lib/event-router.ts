@@ -22,7 +22,7 @@ export const WEBHOOKS_CONSUMER = 'webhooks';
 /**
  * The webhooks service's durable consumer: turns each registry event into one delivery per
  * enabled subscription of its project that matches it, rendered in the subscription's format,
- * and acknowledges the event only once the deliveries are stored. An event seen twice creates
+ * and acknowledges the events only once the deliveries are stored. An event seen twice creates
  * nothing new (a delivery is unique per subscription and event).
  */
 export class EventRouter {
@@ -53,12 +53,20 @@ export class EventRouter {
     else this.matchers.delete(project);
   }
 
+  /** Consumes the registry's events, as many at once as the bus hands over: one insert for them all. */
   async start(bus: Bus): Promise<void> {
-    for (const source of WEBHOOK_SOURCES) {
-      await bus.subscribe(source.contract, { durable: WEBHOOKS_CONSUMER }, async (payload) => {
-        await this.route(source.toWebhookEvents(payload));
-      });
-    }
+    const sources = new Map(WEBHOOK_SOURCES.map((source) => [source.contract.subject, source]));
+    await bus.subscribeBatch(
+      WEBHOOK_SOURCES.map((source) => source.contract),
+      { durable: WEBHOOKS_CONSUMER },
+      async (events) => {
+        await this.route(
+          events.flatMap(
+            ({ contract, payload }) => sources.get(contract.subject)?.toWebhookEvents(payload) ?? [],
+          ),
+        );
+      },
+    );
   }
 
   /** Stores the deliveries of some events; resolves with how many were new. */
