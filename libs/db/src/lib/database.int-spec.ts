@@ -3,7 +3,20 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '@berth/testing';
-import { openDatabase } from './database';
+import { openDatabase, type Database } from './database';
+
+/**
+ * Checks that `sql` sees what the Prisma client wrote, and gives the same types on both backends.
+ * `repository` must hold just `name`.
+ */
+async function expectPlainSql(sut: Database, name: string): Promise<void> {
+  await expect(sut.sql.query<{ name: string }>('SELECT name FROM repository')).resolves.toEqual([{ name }]);
+  const [row] = await sut.sql.query<{ list: string[]; at: Date; n: number }>(
+    'SELECT $1::text[] AS list, $2::timestamptz AS at, $3::int AS n',
+    [['a', null], '2026-01-02T03:04:05.678Z', 7],
+  );
+  expect(row).toEqual({ list: ['a', null], at: new Date('2026-01-02T03:04:05.678Z'), n: 7 });
+}
 
 describe('openDatabase on PostgreSQL', () => {
   let database: TestDatabase;
@@ -26,6 +39,13 @@ describe('openDatabase on PostgreSQL', () => {
     for (const db of sut) await db.close();
   });
 
+  it('runs plain SQL on the same database as the Prisma client', async () => {
+    const sut = await openDatabase({ url: database.url, embeddedDir: '' });
+    await sut.client.$executeRaw`INSERT INTO repository (name) VALUES ('seen/by-sql')`;
+    await expectPlainSql(sut, 'seen/by-sql');
+    await sut.close();
+  });
+
   it('fails the boot when the server cannot be reached', async () => {
     await expect(
       openDatabase({ url: 'postgres://postgres@127.0.0.1:1/none', embeddedDir: '' }),
@@ -39,6 +59,8 @@ describe('openDatabase embedded (PGlite)', () => {
     try {
       const sut = await openDatabase({ url: null, embeddedDir: dir });
       await sut.client.$executeRaw`INSERT INTO repository (name) VALUES ('kept/across')`;
+      // Plain SQL runs on the same connection, with the same types as with PostgreSQL.
+      await expectPlainSql(sut, 'kept/across');
       await sut.close();
       const reopened = await openDatabase({ url: null, embeddedDir: dir });
       const rows = await reopened.client.$queryRaw<{ name: string }[]>`SELECT name FROM repository`;

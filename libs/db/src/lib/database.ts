@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
 import type { PrismaPg as PrismaPgClass } from '@prisma/adapter-pg';
-import type { Client as PgClient } from 'pg';
+import type { Client as PgClient, Pool as PgPool } from 'pg';
 import type { PrismaPGlite as PrismaPGliteClass } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/client';
 import { EmbeddedMaintenance } from './embedded-maintenance';
@@ -32,6 +32,14 @@ const EMBEDDED_MAINTENANCE_INTERVAL_MS = 60_000;
 export interface Database {
   /** The Prisma client; only repositories use it. */
   readonly client: PrismaClient;
+  /**
+   * Plain SQL on the same connections as `client`, without what Prisma adds to each statement
+   * (0.25 ms, 0.5 ms with an array parameter, measured on PGlite): for the few statements that
+   * run for every event and were measured to need it. Results come as the driver gives them:
+   * `timestamptz` as `Date`, `int4` as `number`, but `int8` as a string with PostgreSQL and a
+   * number with PGlite, so such a column is converted by its reader.
+   */
+  readonly sql: SqlExecutor;
   /** `postgres` or `pglite`, for logs. */
   readonly kind: 'postgres' | 'pglite';
   /** Closes every connection. */
@@ -49,7 +57,7 @@ export async function openDatabase(options: DatabaseOptions, logger?: DatabaseLo
         options.maintenanceIntervalMs ?? EMBEDDED_MAINTENANCE_INTERVAL_MS,
         logger,
       )
-    : openPostgres(options.url, options.poolSize ?? 10);
+    : openPostgres(options.url, options.poolSize ?? 10, logger);
 }
 
 /**
@@ -72,15 +80,15 @@ async function initEmbedded(dir: string): Promise<void> {
  * PostgreSQL client (~15 MB), the distributed services never need PGlite.
  */
 /* eslint-disable @typescript-eslint/no-require-imports -- deliberately lazy, see above */
-const loadPg = () => (require('pg') as { Client: typeof PgClient }).Client;
+const loadPg = () => require('pg') as { Client: typeof PgClient; Pool: typeof PgPool };
 const loadPrismaPg = () => (require('@prisma/adapter-pg') as { PrismaPg: typeof PrismaPgClass }).PrismaPg;
 const loadPGlite = () => (require('@electric-sql/pglite') as { PGlite: typeof PGliteClass }).PGlite;
 const loadPrismaPGlite = () =>
   (require('pglite-prisma-adapter') as { PrismaPGlite: typeof PrismaPGliteClass }).PrismaPGlite;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
-async function openPostgres(url: string, poolSize: number): Promise<Database> {
-  const Client = loadPg();
+async function openPostgres(url: string, poolSize: number, logger?: DatabaseLogger): Promise<Database> {
+  const { Client, Pool } = loadPg();
   const PrismaPg = loadPrismaPg();
   // Migrations run on one dedicated connection, because the advisory lock belongs to a session.
   const migrator = new Client({ connectionString: url });
@@ -98,9 +106,29 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   } finally {
     await migrator.end();
   }
-  const client = new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: poolSize }) });
+  // One pool for Prisma and for plain SQL.
+  const pool = new Pool({ connectionString: url, max: poolSize });
+  // An idle connection that drops (a server restart) is replaced by the next query.
+  pool.on('error', (error) => {
+    logger?.warn({ err: error }, 'an idle database connection failed; it is replaced');
+  });
+  const client = new PrismaClient({ adapter: new PrismaPg(pool) });
   await client.$connect();
-  return { client, kind: 'postgres', close: () => client.$disconnect() };
+  return {
+    client,
+    sql: {
+      exec: async (sql) => {
+        await pool.query(sql);
+      },
+      query: async <Row>(sql: string, params: readonly unknown[] = []) =>
+        (await pool.query(sql, [...params])).rows as Row[],
+    },
+    kind: 'postgres',
+    close: async () => {
+      await client.$disconnect();
+      await pool.end();
+    },
+  };
 }
 
 /**
@@ -142,6 +170,7 @@ async function openEmbedded(
   maintenance.start();
   return {
     client,
+    sql: executor,
     kind: 'pglite',
     close: async () => {
       await maintenance.stop();

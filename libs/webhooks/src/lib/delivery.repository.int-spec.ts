@@ -57,7 +57,7 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
 
   beforeAll(async () => {
     opened = await open();
-    sut = new DeliveryRepository(opened.database.client);
+    sut = new DeliveryRepository(opened.database.client, opened.database.sql);
   }, 120_000);
 
   afterAll(async () => {

@@ -50,7 +50,7 @@ const LEASE_MARGIN_MS = 10_000;
     {
       provide: DeliveryRepository,
       inject: [DATABASE],
-      useFactory: (database: Database) => new DeliveryRepository(database.client),
+      useFactory: (database: Database) => new DeliveryRepository(database.client, database.sql),
     },
     {
       provide: EventRouter,
