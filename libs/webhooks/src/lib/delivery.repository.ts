@@ -157,10 +157,11 @@ export class DeliveryRepository {
     });
     const column = <T>(pick: (a: AttemptRecord) => T): T[] => attempts.map(pick);
     // A function, so that its plans are kept per connection (see the migration that creates it).
-    const rows = await this.sql.query<DeliveryRow & SealedTarget & { seq: string | number }>(
+    const rows = await this.sql.query<DeliveryRow & SealedTarget>(
       `SELECT * FROM webhook_cycle($1::text[], $2::int[], $3::timestamptz[], $4::int[], $5::text[],
         $6::int[], $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::boolean[],
-        $12::timestamptz[], $13::text[], $14::timestamptz, $15::int, $16::int, $17::int, $18::int)`,
+        $12::timestamptz[], $13::text[], $14::timestamptz, $15::int, $16::int, $17::int, $18::int)
+      ORDER BY seq`,
       [
         column((a) => a.deliveryId),
         column((a) => a.attempt),
@@ -182,20 +183,16 @@ export class DeliveryRepository {
         claim.marginMs,
       ],
     );
-    // `seq` is a bigint: a string from PostgreSQL, a number from PGlite.
-    const seq = (row: { seq: string | number }): bigint => BigInt(row.seq);
-    return rows
-      .sort((a, b) => (seq(a) < seq(b) ? -1 : seq(a) > seq(b) ? 1 : 0))
-      .map((row) => ({
-        ...toDeliveryWithBody(row),
-        target: {
-          url: row.url,
-          headersSealed: row.headersSealed,
-          secretSealed: row.secretSealed,
-          previousSecretSealed: row.previousSecretSealed,
-          previousSecretExpiresAt: row.previousSecretExpiresAt,
-        },
-      }));
+    return rows.map((row) => ({
+      ...toDeliveryWithBody(row),
+      target: {
+        url: row.url,
+        headersSealed: row.headersSealed,
+        secretSealed: row.secretSealed,
+        previousSecretSealed: row.previousSecretSealed,
+        previousSecretExpiresAt: row.previousSecretExpiresAt,
+      },
+    }));
   }
 
   /**
