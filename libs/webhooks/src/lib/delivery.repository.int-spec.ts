@@ -134,7 +134,32 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
     expect(await claimed(first, new Date(Date.now() + 60_000))).toEqual(['a1', 'a2']);
   });
 
-  it('records a batch: what was delivered, what is retried later, and releases what was not sent', async () => {
+  it('leases a subscription for its batch: nothing of its queue is claimed again until the lease runs out', async () => {
+    const id = await subscription();
+    await sut.createMany(deliveries(id, ['l1', 'l2', 'l3']));
+    const at = new Date();
+    expect(await claimed(id, at)).toEqual(['l1', 'l2']);
+    // Created after the claim, and due: still not claimed while the subscription is leased.
+    await sut.createMany(deliveries(id, ['l4']));
+    // Two attempts of 10 s and a margin of 10 s: 30 s.
+    expect(await claimed(id, new Date(at.getTime() + 29_000))).toEqual([]);
+    expect(await claimed(id, new Date(at.getTime() + 30_001))).toEqual(['l1', 'l2']);
+  });
+
+  it('never gives one subscription to two claims made at once', async () => {
+    const ids = await Promise.all(Array.from({ length: 6 }, () => subscription()));
+    for (const id of ids) await sut.createMany(deliveries(id, [`${id}-only`]));
+    const other = new DeliveryRepository(opened.database.client, opened.database.sql);
+    const claims = await Promise.all(
+      [sut, other, sut].map((repository) =>
+        repository.cycle([], { ...CLAIM, subscriptions: 100 }, new Date(), []),
+      ),
+    );
+    const mine = claims.flat().filter((c) => ids.includes(c.subscriptionId));
+    expect(mine.map((c) => c.subscriptionId).sort()).toEqual([...ids].sort());
+  });
+
+  it('records a batch: what was delivered, what is retried later, and what was not sent is still pending', async () => {
     const id = await subscription();
     await sut.createMany(deliveries(id, ['c1', 'c2', 'c3']));
     const [c1, c2] = await sut
@@ -144,14 +169,13 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
     const retryAt = new Date(Date.now() + 60_000);
     const c3 = (await sut.list(id, 'pending', 0, 10)).find((d) => d.eventId === 'c3');
     if (c3 === undefined) throw new Error('c3 is missing');
-    // c2 failed, so c3 (claimed in the same batch) was not sent: it is released, not attempted.
+    // c2 failed, so c3 (claimed in the same batch) was not sent: it stays pending, not attempted.
     const ended: EndedBatch = {
       subscriptionId: id,
       attempts: [
         attempt(c1.id, { status: 'delivered' }),
         attempt(c2.id, { status: 'pending', at: retryAt }, 503),
       ],
-      unsent: [c3.id],
     };
     expect(await sut.cycle([ended], RECORD_ONLY, new Date(), [])).toEqual([]);
     expect(await sut.counts(id)).toEqual({ pending: 2, delivered: 1, failed: 0 });
@@ -164,7 +188,8 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
     const retried = await sut.find(id, c2.id);
     expect(retried).toMatchObject({ status: 'pending', attempts: 1, lastResponseCode: 503 });
     expect(retried?.nextAttemptAt.getTime()).toBe(retryAt.getTime());
-    // The head (c2) waits for its retry, and c3 waits behind it, though no longer leased.
+    expect(await sut.find(id, c3.id)).toMatchObject({ status: 'pending', attempts: 0 });
+    // The head (c2) waits for its retry, and c3 waits behind it; the subscription is no longer leased.
     expect(await claimed(id)).toEqual([]);
     expect(await claimed(id, new Date(retryAt.getTime() + 1))).toEqual(['c2', 'c3']);
     // The failed last attempt marks the subscription as failing.
@@ -184,8 +209,8 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
     if (f.length !== 2 || s1 === undefined) throw new Error('not claimed');
     const next = await sut.cycle(
       [
-        { subscriptionId: first, attempts: f.map((d) => attempt(d.id, { status: 'delivered' })), unsent: [] },
-        { subscriptionId: second, attempts: [attempt(s1.id, { status: 'delivered' })], unsent: [] },
+        { subscriptionId: first, attempts: f.map((d) => attempt(d.id, { status: 'delivered' })) },
+        { subscriptionId: second, attempts: [attempt(s1.id, { status: 'delivered' })] },
       ],
       CLAIM,
       new Date(),
@@ -209,7 +234,6 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
         {
           subscriptionId: id,
           attempts: [attempt(r1.id, { status: 'pending', at: retryAt }, 503)],
-          unsent: [],
         },
       ],
       RECORD_ONLY,
@@ -219,7 +243,7 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
     const [again] = (await sut.cycle([], CLAIM, new Date(), [])).filter((c) => c.subscriptionId === id);
     expect(again).toMatchObject({ id: r1.id, attempts: 1 });
     await sut.cycle(
-      [{ subscriptionId: id, attempts: [attempt(r1.id, { status: 'delivered' }, 200, 2)], unsent: [] }],
+      [{ subscriptionId: id, attempts: [attempt(r1.id, { status: 'delivered' }, 200, 2)] }],
       RECORD_ONLY,
       new Date(),
       [],
@@ -244,7 +268,6 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
         {
           subscriptionId: id,
           attempts: [attempt(d1.id, { status: 'pending', at: new Date(Date.now() + 60_000) }, 500)],
-          unsent: [],
         },
       ],
       RECORD_ONLY,

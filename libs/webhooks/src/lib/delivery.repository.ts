@@ -71,13 +71,15 @@ export interface ClaimOptions {
   readonly marginMs: number;
 }
 
-/** A claimed batch of one subscription that was sent, or cut short by a failed attempt. */
+/**
+ * A claimed batch of one subscription that was sent, or cut short by a failed attempt. Recording
+ * it gives the subscription's lease up; the deliveries that were not attempted are simply still
+ * pending, to be claimed again in order.
+ */
 export interface EndedBatch {
   readonly subscriptionId: string;
   /** Its attempts, in order: the last one keeps the subscription's failing flag. */
   readonly attempts: readonly AttemptRecord[];
-  /** Its deliveries that were not attempted: released, to be claimed again in order. */
-  readonly unsent: readonly string[];
 }
 
 /** How an attempt ended, and what comes next. */
@@ -97,9 +99,10 @@ export interface AttemptRecord {
 
 /**
  * Deliveries and their attempts: the webhooks service's durable queue. A subscription's pending
- * deliveries go out one at a time in the order they were created (`seq`); instances claim the
- * head of each subscription's queue with a lease, so a killed instance's claims run out and
- * another takes them over. A delivery's row holds its last attempt; the attempts before it are in
+ * deliveries go out one at a time in the order they were created (`seq`); an instance claims a
+ * batch from the head of a subscription's queue with a lease on the subscription, so that no other
+ * instance sends from that queue meanwhile, and a killed instance's leases run out and another
+ * takes its queues over. A delivery's row holds its last attempt; the attempts before it are in
  * `webhook_attempt`. The two statements that run for every event, {@link DeliveryRepository.createMany}
  * and {@link DeliveryRepository.cycle}, go through `sql`, without Prisma's cost per statement.
  */
@@ -137,12 +140,13 @@ export class DeliveryRepository {
   }
 
   /**
-   * Records the batches that ended (see {@link EndedBatch}), then claims the next deliveries of
-   * up to `claim.subscriptions` subscriptions whose queue head is due: at most `claim.batch` of
-   * each, in `seq` order. None of `busy` (subscriptions with attempts in flight here, or about to
-   * be disabled) is claimed; a subscription whose batch is recorded here may be claimed again at
-   * once. The n-th delivery of a batch is leased for n × `attemptMs` + `marginMs`, since it is
-   * sent after the n − 1 before it: a claim outlives only an instance that died. One statement.
+   * Records the batches that ended (see {@link EndedBatch}) and gives their subscriptions' leases
+   * up, then claims the next deliveries of up to `claim.subscriptions` subscriptions whose queue
+   * head is due and whose lease is free: at most `claim.batch` of each, in `seq` order. None of
+   * `busy` (subscriptions with attempts in flight here, or about to be disabled) is claimed; a
+   * subscription whose batch is recorded here may be claimed again at once. A subscription is
+   * leased for n × `attemptMs` + `marginMs` for a batch of n, since its deliveries are sent one
+   * after the other: a claim outlives only an instance that died. One statement.
    */
   async cycle(
     ended: readonly EndedBatch[],
@@ -151,16 +155,17 @@ export class DeliveryRepository {
     busy: readonly string[],
   ): Promise<ClaimedDelivery[]> {
     const attempts = ended.flatMap((batch) => batch.attempts);
-    const last = ended.flatMap((batch) => {
-      const attempt = batch.attempts.at(-1);
-      return attempt === undefined ? [] : [{ subscriptionId: batch.subscriptionId, attempt }];
-    });
+    // Every ended batch gives its lease up; its last attempt, if any, keeps the failing flag.
+    const last = ended.map((batch) => ({
+      subscriptionId: batch.subscriptionId,
+      attempt: batch.attempts.at(-1),
+    }));
     const column = <T>(pick: (a: AttemptRecord) => T): T[] => attempts.map(pick);
     // A function, so that its plans are kept per connection (see the migration that creates it).
     const rows = await this.sql.query<DeliveryRow & SealedTarget>(
       `SELECT * FROM webhook_cycle($1::text[], $2::int[], $3::timestamptz[], $4::int[], $5::text[],
-        $6::int[], $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::boolean[],
-        $12::timestamptz[], $13::text[], $14::timestamptz, $15::int, $16::int, $17::int, $18::int)
+        $6::int[], $7::text[], $8::timestamptz[], $9::text[], $10::boolean[], $11::timestamptz[],
+        $12::text[], $13::timestamptz, $14::int, $15::int, $16::int, $17::int)
       ORDER BY seq`,
       [
         column((a) => a.deliveryId),
@@ -171,10 +176,9 @@ export class DeliveryRepository {
         column((a) => a.latencyMs),
         column((a) => a.next.status),
         column((a) => (a.next.status === 'pending' ? a.next.at.toISOString() : null)),
-        ended.flatMap((batch) => batch.unsent),
         last.map((l) => l.subscriptionId),
-        last.map((l) => l.attempt.succeeded),
-        last.map((l) => l.attempt.at.toISOString()),
+        last.map((l) => l.attempt?.succeeded ?? null),
+        last.map((l) => l.attempt?.at.toISOString() ?? null),
         [...busy],
         now.toISOString(),
         Math.max(0, claim.subscriptions),
@@ -211,7 +215,7 @@ export class DeliveryRepository {
             SELECT 1 FROM webhook_attempt a WHERE a.delivery_id = d.id AND a.attempt = d.attempts)`,
       this.db.webhookDelivery.updateMany({
         where: { subscriptionId, status: 'pending' },
-        data: { status: 'failed', lastError: reason.slice(0, 1000), leasedUntil: null, updatedAt: at },
+        data: { status: 'failed', lastError: reason.slice(0, 1000), updatedAt: at },
       }),
     ]);
   }
@@ -276,7 +280,6 @@ export class DeliveryRepository {
         status: 'pending',
         nextAttemptAt: now,
         giveUpAt,
-        leasedUntil: null,
         deliveredAt: null,
         updatedAt: now,
       },

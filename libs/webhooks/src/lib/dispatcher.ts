@@ -34,8 +34,9 @@ export interface DispatcherOptions {
  * here, so a subscription sends one delivery at a time, in order). Batches are sent in parallel
  * up to `concurrency`: a slow or hanging target holds one slot for at most the send timeout, and
  * the others keep flowing. A batch that ends wakes the dispatcher, so that the next pass records
- * it and claims what follows. Until it is recorded, a delivery stays leased: an instance that dies
- * between sending and recording leaves it to be sent again, under the same `webhook-id`.
+ * it and claims what follows. Until it is recorded, its subscription stays leased to this
+ * instance: an instance that dies between sending and recording leaves the batch to be sent again,
+ * under the same `webhook-ids`, once the lease runs out.
  */
 export class Dispatcher {
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -184,12 +185,7 @@ export class Dispatcher {
       if (outcome.disable !== null) disable = outcome.disable;
       if (outcome.record.next.status !== 'delivered') break;
     }
-    return {
-      subscriptionId,
-      attempts,
-      unsent: batch.slice(attempts.length).map((d) => d.id),
-      disable,
-    };
+    return { subscriptionId, attempts, disable };
   }
 
   /** Disables a subscription whose receiver asked for it, and fails what it still had to send. */
