@@ -27,8 +27,10 @@ const BATCH = 20;
 /**
  * The least time between two claims of an instance: under load, deliveries gather into batches
  * for this long, at the price of as much latency; an idle instance claims at once when woken.
+ * 100 ms rather than 50: in the all-in-one bench the passes then cost 0.42 ms of the embedded
+ * database per pushed image instead of 0.69, for 25 ms more latency under load (p50 about 65 ms).
  */
-const PASS_INTERVAL_MS = 50;
+const PASS_INTERVAL_MS = 100;
 
 /** How long a claim outlives the send timeout, so that only a dead instance's claims expire. */
 const LEASE_MARGIN_MS = 10_000;
