@@ -155,6 +155,46 @@ describe.each(transports)('bus over %s', (_name, open) => {
     expect(seen).toContain(`${RepositoryCreated.subject} b`);
   });
 
+  it('gathers events published together into batches, and hands a failed batch again', async () => {
+    const batches: string[][] = [];
+    let failNext = false;
+    await sut.server.subscribeBatch(
+      [BlobPushed, RepositoryCreated],
+      { durable: 'gather', ackWaitMs: 2_000 },
+      (events) => {
+        batches.push(events.map((event) => `${event.contract.subject} ${repositoryOf(event)}`));
+        if (failNext) {
+          failNext = false;
+          return Promise.reject(new Error('database down'));
+        }
+        return Promise.resolve();
+      },
+    );
+    const named = (event: BusEvent): string => `${event.contract.subject} ${repositoryOf(event)}`;
+    const events = Array.from({ length: 10 }, (_, i) =>
+      busEvent(i % 2 === 0 ? BlobPushed : RepositoryCreated, `r${i}`),
+    );
+    await sut.client.publishAll(events);
+    await eventually(() => batches.flat().length >= 10);
+    // Everything arrived, each contract in order, in fewer batches than events.
+    for (const contract of [BlobPushed, RepositoryCreated]) {
+      const mine = (list: string[]): string[] =>
+        list.filter((entry) => entry.startsWith(`${contract.subject} `));
+      expect(mine(batches.flat())).toEqual(mine(events.map(named)));
+    }
+    expect(batches.length).toBeLessThan(events.length);
+
+    failNext = true;
+    const more = [busEvent(BlobPushed, 'x'), busEvent(RepositoryCreated, 'y')];
+    const before = batches.length;
+    await sut.client.publishAll(more);
+    await eventually(() => new Set(batches.slice(before + 1).flat()).size >= 2);
+    // The batch that failed: every one of its events was handed again.
+    const failed = batches[before] ?? [];
+    expect(failed.length).toBeGreaterThan(0);
+    expect(batches.slice(before + 1).flat()).toEqual(expect.arrayContaining(failed));
+  });
+
   it('broadcasts to every listener', async () => {
     const heard: string[] = [];
     await sut.server.onBroadcast(RepositoryChanged, ({ repository }) => heard.push(`server:${repository}`));

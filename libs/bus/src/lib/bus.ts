@@ -62,9 +62,10 @@ export abstract class Bus {
   /**
    * Consumes the events of several contracts durably, in order per contract, handing `handler`
    * as many at once as the bus has at hand: the in-process bus hands over what one
-   * {@link Bus.publishAll} published, so that a consumer stores them in one statement. They are
-   * acknowledged only when `handler` resolves, and handed again, all of them, if it rejects. By
-   * default, and over NATS, one at a time. `info.attempt` is the batch's.
+   * {@link Bus.publishAll} published, so that a consumer stores them in one statement; over NATS,
+   * those that arrive within a few milliseconds of each other, or while the last batch was handled.
+   * They are acknowledged only when `handler` resolves, and handed again, all of them, if it
+   * rejects. By default, one at a time. `info.attempt` is the batch's.
    */
   async subscribeBatch(
     contracts: readonly EventContract<DomainEvent>[],

@@ -12,10 +12,12 @@ import {
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
+  type JsMsg,
   type NatsConnection,
   type Subscription,
 } from 'nats';
-import { Bus, type DeliveryInfo, type SubscribeOptions } from './bus';
+import { BatchGatherer } from './batch-gatherer';
+import { Bus, type BusEvent, type DeliveryInfo, type SubscribeOptions } from './bus';
 import type { BusErrorReporter } from './in-process.bus';
 import { errorEnvelope, openEnvelope, type RpcEnvelope } from './rpc-envelope';
 
@@ -37,6 +39,27 @@ export interface NatsBusOptions {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/**
+ * How long a batch subscriber's first event waits for others: long enough for the events that
+ * one commit published one after the other (each publish awaits the server's acknowledgement).
+ */
+const BATCH_WINDOW_MS = 3;
+
+/** Events of one contract handed to a batch subscriber and not yet handled, at most. */
+const BATCH_IN_FLIGHT = 32;
+
+/** An event of a batch subscription, with the message that acknowledges it. */
+interface Received {
+  readonly contract: EventContract<DomainEvent>;
+  readonly payload: DomainEvent;
+  readonly msg: JsMsg;
+}
+
+/** How long a failed event waits before it is handed again: 1 s, doubling, at most 30 s. */
+function redeliveryDelayMs(msg: JsMsg): number {
+  return Math.min(30_000, 500 * 2 ** Math.min(msg.info.deliveryCount, 6));
+}
 
 /**
  * The distributed bus: core NATS request/reply (queue groups balance requests across instances),
@@ -170,35 +193,60 @@ export class NatsBus extends Bus {
     options: SubscribeOptions,
     handler: (payload: P, info: DeliveryInfo) => Promise<void>,
   ): Promise<void> {
-    const durable = `${options.durable}-${contract.subject.replace(/[^A-Za-z0-9_-]/g, '_')}`;
-    await this.jsm.consumers.add(this.streamName, {
-      durable_name: durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      filter_subject: this.subject(contract.subject),
-      ack_wait: nanos(options.ackWaitMs ?? 30_000),
-    });
-    const consumer = await this.js.consumers.get(this.streamName, durable);
-    const messages = await consumer.consume({ max_messages: 64 });
-    this.consumers.push(messages);
+    const messages = await this.consume(contract, options);
     void (async () => {
       for await (const msg of messages) {
+        const payload = this.parse(contract, msg);
+        if (payload === null) continue;
         try {
-          const parsed = contract.payload.safeParse(JSON.parse(decoder.decode(msg.data)));
-          // A payload that can never be handled is terminated rather than redelivered forever.
-          if (!parsed.success) {
-            this.report(parsed.error, contract.subject);
-            msg.term();
-            continue;
-          }
-          await handler(parsed.data, { attempt: msg.info.deliveryCount });
+          await handler(payload, { attempt: msg.info.deliveryCount });
           msg.ack();
         } catch (error) {
           this.report(error, contract.subject);
-          msg.nak(Math.min(30_000, 500 * 2 ** Math.min(msg.info.deliveryCount, 6)));
+          msg.nak(redeliveryDelayMs(msg));
         }
       }
     })();
+  }
+
+  /**
+   * Each contract has its durable consumer, as with {@link NatsBus.subscribe}; their messages meet
+   * in one {@link BatchGatherer}, so that the events of a commit, published one after the other,
+   * reach `handler` together, and a busy consumer gets as many at once as arrived while it
+   * handled the last batch. A contract's events stay in order: a batch is handled only after the
+   * one before it, and each consumer hands over at most {@link BATCH_IN_FLIGHT} events at a time.
+   * A batch is acknowledged when `handler` resolves; if it rejects, each of its events is handed
+   * again later.
+   */
+  override async subscribeBatch(
+    contracts: readonly EventContract<DomainEvent>[],
+    options: SubscribeOptions,
+    handler: (events: readonly BusEvent[], info: DeliveryInfo) => Promise<void>,
+  ): Promise<void> {
+    const gatherer = new BatchGatherer<Received>(BATCH_WINDOW_MS, async (received) => {
+      try {
+        await handler(
+          received.map(({ contract, payload }) => ({ contract, payload })),
+          { attempt: Math.max(...received.map(({ msg }) => msg.info.deliveryCount)) },
+        );
+        for (const { msg } of received) msg.ack();
+      } catch (error) {
+        this.report(error, [...new Set(received.map(({ contract }) => contract.subject))].join(' '));
+        for (const { msg } of received) msg.nak(redeliveryDelayMs(msg));
+      }
+    });
+    for (const contract of contracts) {
+      const messages = await this.consume(contract, options);
+      void (async () => {
+        const handedOver: Promise<void>[] = [];
+        for await (const msg of messages) {
+          const payload = this.parse(contract, msg);
+          if (payload === null) continue;
+          handedOver.push(gatherer.add({ contract, payload, msg }));
+          if (handedOver.length >= BATCH_IN_FLIGHT) await handedOver.shift();
+        }
+      })();
+    }
   }
 
   broadcast<P>(contract: BroadcastContract<P>, payload: P): Promise<void> {
@@ -242,6 +290,45 @@ export class NatsBus extends Bus {
     } catch {
       await this.jsm.streams.add(config);
     }
+  }
+
+  /** The durable pull consumer of `contract` for `options.durable`, created if missing. */
+  private async consume(
+    contract: EventContract<DomainEvent>,
+    options: SubscribeOptions,
+  ): Promise<ConsumerMessages> {
+    const durable = `${options.durable}-${contract.subject.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    await this.jsm.consumers.add(this.streamName, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: this.subject(contract.subject),
+      ack_wait: nanos(options.ackWaitMs ?? 30_000),
+    });
+    const consumer = await this.js.consumers.get(this.streamName, durable);
+    const messages = await consumer.consume({ max_messages: 64 });
+    this.consumers.push(messages);
+    return messages;
+  }
+
+  /**
+   * A message's event, or null for one that can never be handled (not JSON, or not the contract's
+   * shape): it is reported and terminated rather than redelivered forever.
+   */
+  private parse<P extends DomainEvent>(contract: EventContract<P>, msg: JsMsg): P | null {
+    let json: unknown;
+    try {
+      json = JSON.parse(decoder.decode(msg.data));
+    } catch (error) {
+      this.report(error, contract.subject);
+      msg.term();
+      return null;
+    }
+    const parsed = contract.payload.safeParse(json);
+    if (parsed.success) return parsed.data;
+    this.report(parsed.error, contract.subject);
+    msg.term();
+    return null;
   }
 
   private report(error: unknown, subject: string): void {
