@@ -15,10 +15,13 @@ import type { TargetContext } from './scenario';
  * within 10 % of push throughput with none, and delivery latency is reported from commit to
  * receipt. Both conditions run on one Berth process, in two projects of it: one without
  * subscriptions, one with three (one per payload format) that deliver to a receiver in the bench.
- * The timed runs alternate between the two (none, three, three, none) so that whatever drifts
- * over the section (a growing database, a warming JIT) weighs on both alike, and every run starts
- * with no delivery outstanding: each run with subscriptions is followed by a wait for all its
- * deliveries, so none of its dispatching is left to slow the next run down.
+ * A long warm-up comes first: a fresh Berth keeps getting faster for its first thousand or so
+ * pushes (its JIT and the embedded database's WebAssembly tiering up), and a ratio taken then
+ * says more about the warm-up than about the subscriptions. The timed runs then alternate between
+ * the two in blocks of four (none, three, three, none), so that whatever still drifts over the
+ * section (a growing database, the machine's other load) weighs on both alike, and every run
+ * starts with no delivery outstanding: each run with subscriptions is followed by a wait for all
+ * its deliveries, so none of its dispatching is left to slow the next run down.
  */
 
 /** Issue 4: push throughput with three subscriptions at least 90 % of that with none. */
@@ -28,10 +31,16 @@ export const WEBHOOKS_TARGET_RATIO = 0.9;
 export const WEBHOOK_LAYER_BYTES = 4096;
 
 /** Untimed images per project before the timed runs, to warm up the push and delivery paths. */
-const WARMUP_IMAGES = 20;
+const WARMUP_IMAGES = 300;
 
 /** Single pushes, each once the previous one's deliveries have all arrived: latency without load. */
 export const WEBHOOK_PROBES = 10;
+
+/**
+ * The pause before each single push: longer than the dispatcher's pass interval, so that the
+ * push meets a Berth with nothing left to do (its last deliveries recorded), as an idle one is.
+ */
+export const WEBHOOK_PROBE_PAUSE_MS = 250;
 
 /** How long the receiver may stay silent before the deliveries still missing are counted as lost. */
 export const WEBHOOK_QUIET_MS = 10_000;
@@ -46,10 +55,13 @@ export const WEBHOOK_EVENTS = ['artifact.pushed', 'tag.created'] as const;
 /** Deliveries each image pushed into the project with subscriptions gives. */
 const DELIVERIES_PER_IMAGE = WEBHOOK_FORMATS.length * WEBHOOK_EVENTS.length;
 
-type Condition = 'none' | 'three';
+export type Condition = 'none' | 'three';
 
-/** The order of the timed runs (see the top of this file). */
-const RUNS: readonly Condition[] = ['none', 'three', 'three', 'none'];
+/** The order of the timed runs: three blocks of four (see the top of this file). */
+const RUNS: readonly Condition[] = Array.from(
+  { length: 3 },
+  () => ['none', 'three', 'three', 'none'] as const,
+).flat();
 
 /** An image pushed into the project with subscriptions, and what its deliveries are for. */
 interface Pushed {
@@ -98,6 +110,8 @@ export interface WebhookBenchResult {
   readonly concurrency: number;
   /** Timed runs per condition. */
   readonly runsPerCondition: number;
+  /** Each timed run's images/s, in the order they ran. */
+  readonly runRates: readonly { readonly condition: Condition; readonly imagesPerSecond: number }[];
   /** The timed pushes without subscriptions and with three, each condition's runs pooled. */
   readonly none: TimedRun;
   readonly three: TimedRun;
@@ -189,13 +203,16 @@ export async function runWebhookBench(
     await settle();
 
     const runs: Record<Condition, TimedRun[]> = { none: [], three: [] };
+    const runRates: WebhookBenchResult['runRates'][number][] = [];
     const cpu: Record<Condition, number | null> = { none: 0, three: 0 };
     let backlogAtEnd = 0;
     let drainMs = 0;
     for (const [index, condition] of RUNS.entries()) {
       progress(`webhooks — ${images} image pushes, c=${concurrency}, ${describe(condition)}`);
       const cpuBefore = cpuMs(target.pids());
-      runs[condition].push(await batch(condition, `run${index}`, 'timed'));
+      const run = await batch(condition, `run${index}`, 'timed');
+      runs[condition].push(run);
+      runRates.push({ condition, imagesPerSecond: images / (run.elapsedMs / 1000) });
       if (condition === 'three') {
         const ended = Date.now();
         backlogAtEnd = Math.max(backlogAtEnd, expected - receiver.distinct);
@@ -212,6 +229,7 @@ export async function runWebhookBench(
 
     progress(`webhooks — ${WEBHOOK_PROBES} single pushes, each into an idle Berth`);
     for (let i = 0; i < WEBHOOK_PROBES; i++) {
+      await new Promise((resolve) => setTimeout(resolve, WEBHOOK_PROBE_PAUSE_MS));
       const image = randomImage(1, WEBHOOK_LAYER_BYTES);
       await pushImage(ctx, image, repos.three, `probe-${i}`);
       pushed.push({ repo: repos.three, tag: `probe-${i}`, digest: image.manifestDigest, phase: 'probe' });
@@ -230,6 +248,7 @@ export async function runWebhookBench(
       images,
       concurrency,
       runsPerCondition: RUNS.length / 2,
+      runRates,
       none: combineRuns(runs.none),
       three: combineRuns(runs.three),
       cpuMsPerImage: { none: perImage(cpu.none), three: perImage(cpu.three) },
