@@ -36,7 +36,7 @@ export interface DispatcherOptions {
  * the others keep flowing. A batch that ends wakes the dispatcher, so that the next pass records
  * it and claims what follows. Until it is recorded, its subscription stays leased to this
  * instance: an instance that dies between sending and recording leaves the batch to be sent again,
- * under the same `webhook-ids`, once the lease runs out.
+ * each delivery under the same `webhook-id`, once the lease runs out.
  */
 export class Dispatcher {
   private readonly inFlight = new Map<string, Promise<void>>();
