@@ -22,24 +22,44 @@ export interface DistributionHandle {
 }
 
 /**
- * Asks the kernel for a TCP port on 127.0.0.1 that is free right now. Another process may take it
+ * Where {@link getFreePort} picks ports: below Linux's ephemeral range (32768–60999 by default),
+ * which the kernel hands out to outgoing connections and to `listen(0)`. Asking the kernel with
+ * `listen(0)` and closing at once, as this harness did, can give the same port to two services
+ * started together (a closed port is free again at once): once, `auth` could not listen, and the
+ * harness took the gateway answering on that port for `auth` (`POST /api/v1/projects` → 404).
+ */
+const PORT_RANGE = { from: 20_000, to: 32_000 } as const;
+
+/** Ports this process has handed out, never handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port on 127.0.0.1 that is free right now, picked at random below the ephemeral range (see
+ * {@link PORT_RANGE}) and never the same twice in one process. Another process may still take it
  * before the caller binds it; callers that spawn servers should treat a failed start as fatal
  * rather than retry blindly.
  */
 export async function getFreePort(): Promise<number> {
-  return new Promise<number>((resolvePort, reject) => {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from));
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port between ${PORT_RANGE.from} and ${PORT_RANGE.to} after 100 tries`);
+}
+
+/** Whether a server could listen on `port` of 127.0.0.1 now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('could not read the port of a listening socket'));
-        return;
-      }
+    server.once('error', () => {
+      resolve(false);
+    });
+    server.listen(port, '127.0.0.1', () => {
       server.close(() => {
-        resolvePort(address.port);
+        resolve(true);
       });
     });
   });
