@@ -29,24 +29,26 @@ export class BatchGatherer<T> {
     });
   }
 
+  /**
+   * Handles the pending items, then whatever arrived meanwhile, until none is left: a loop, so
+   * that a consumer that never goes idle does not build an ever longer chain of promises.
+   */
   private async flush(): Promise<void> {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    const batch = this.pending;
-    if (batch.length === 0) return;
-    this.pending = [];
     this.handling = true;
-    try {
-      await this.handle(batch.map((entry) => entry.item));
-    } catch {
-      // `handle` settles its items; nothing is left to do here.
-    } finally {
-      this.handling = false;
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        await this.handle(batch.map((entry) => entry.item));
+      } catch {
+        // `handle` settles its items; nothing is left to do here.
+      }
       for (const entry of batch) entry.done();
     }
-    // What arrived while the batch was handled has waited long enough.
-    if (this.pending.length > 0) await this.flush();
+    this.handling = false;
   }
 }

@@ -5,6 +5,8 @@ import {
   WEBHOOK_PROBES,
   WEBHOOK_PROBE_PAUSE_MS,
   WEBHOOK_QUIET_MS,
+  WEBHOOK_RUN_BLOCK,
+  WEBHOOK_WARMUP_IMAGES,
   WEBHOOKS_TARGET_RATIO,
   type DeliveryLatency,
   type LatencyFigures,
@@ -97,7 +99,7 @@ export function webhookSection(
     `           one subscription per format (${WEBHOOK_FORMATS.join(', ')}), each to`,
     `           ${WEBHOOK_EVENTS.join(' and ')}, delivering to a receiver in the bench on 127.0.0.1 that`,
     '           answers 204 at once; "none": a project without any. One Berth, both projects, warmed up with',
-    '           300 images each; runs alternated in blocks of none/three/three/none, and each run with',
+    `           ${WEBHOOK_WARMUP_IMAGES} images each; runs alternated in blocks of ${WEBHOOK_RUN_BLOCK.join('/')}, and each run with`,
     '           subscriptions waits for all its deliveries before the next starts. Every image is new (an',
     '           artifact and a tag); MB/s is left out, the layers being a few KiB.',
     `runs, images/s in the order they ran: ${result.runRates

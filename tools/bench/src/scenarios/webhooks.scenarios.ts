@@ -31,7 +31,7 @@ export const WEBHOOKS_TARGET_RATIO = 0.9;
 export const WEBHOOK_LAYER_BYTES = 4096;
 
 /** Untimed images per project before the timed runs, to warm up the push and delivery paths. */
-const WARMUP_IMAGES = 300;
+export const WEBHOOK_WARMUP_IMAGES = 300;
 
 /** Single pushes, each once the previous one's deliveries have all arrived: latency without load. */
 export const WEBHOOK_PROBES = 10;
@@ -57,11 +57,11 @@ const DELIVERIES_PER_IMAGE = WEBHOOK_FORMATS.length * WEBHOOK_EVENTS.length;
 
 export type Condition = 'none' | 'three';
 
-/** The order of the timed runs: three blocks of four (see the top of this file). */
-const RUNS: readonly Condition[] = Array.from(
-  { length: 3 },
-  () => ['none', 'three', 'three', 'none'] as const,
-).flat();
+/** One block of timed runs (see the top of this file). */
+export const WEBHOOK_RUN_BLOCK: readonly Condition[] = ['none', 'three', 'three', 'none'];
+
+/** The order of the timed runs: three blocks. */
+const RUNS: readonly Condition[] = Array.from({ length: 3 }, () => WEBHOOK_RUN_BLOCK).flat();
 
 /** An image pushed into the project with subscriptions, and what its deliveries are for. */
 interface Pushed {
@@ -181,7 +181,7 @@ export async function runWebhookBench(
 
     /** Pushes `count` new images into `condition`'s project; timed unless it is the warm-up. */
     const batch = async (condition: Condition, label: string, phase: Pushed['phase']): Promise<TimedRun> => {
-      const count = phase === 'warm-up' ? WARMUP_IMAGES : images;
+      const count = phase === 'warm-up' ? WEBHOOK_WARMUP_IMAGES : images;
       // Generated before timing starts; every image is new, so every push commits an artifact and a tag.
       const batchImages = Array.from({ length: count }, () => randomImage(1, WEBHOOK_LAYER_BYTES));
       const tag = (i: number): string => `${label}-${i}`;
