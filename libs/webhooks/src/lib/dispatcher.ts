@@ -1,15 +1,12 @@
-import { classifyAttempt, nextAttemptAt, sign, type BackoffOptions } from '@berth/webhooks-core';
 import type { Logger } from 'pino';
-import type { AttemptRecord, ClaimedDelivery, DeliveryRepository, EndedBatch } from './delivery.repository';
-import { toAttemptOutcome, type SendResult, type WebhookSender } from './delivery/webhook-sender';
+import type { ClaimedDelivery, DeliveryRepository, EndedBatch } from './delivery.repository';
+import type { BatchSending } from './delivery/batch-sender';
 import type { SubscriptionRepository } from './subscription.repository';
 
 /** How the dispatcher paces itself. */
 export interface DispatcherOptions {
   /** Attempts in flight at once, each to a different subscription. */
   readonly concurrency: number;
-  /** How long after its event a delivery is given up (the retry window). */
-  readonly retryWindowMs: number;
   /** The longest an attempt can take (the send timeout). */
   readonly timeoutMs: number;
   /** How long a claim outlives the attempts it covers, so that only a dead instance's claims expire. */
@@ -24,7 +21,6 @@ export interface DispatcherOptions {
    * passes at once when woken.
    */
   readonly passIntervalMs: number;
-  readonly backoff?: BackoffOptions;
 }
 
 /**
@@ -55,7 +51,7 @@ export class Dispatcher {
   constructor(
     private readonly deliveries: DeliveryRepository,
     private readonly subscriptions: SubscriptionRepository,
-    private readonly sender: WebhookSender,
+    private readonly sending: BatchSending,
     private readonly options: DispatcherOptions,
     private readonly logger: Logger,
     /** Told when a receiver's 410 disabled a subscription (the router forgets it). */
@@ -119,7 +115,7 @@ export class Dispatcher {
       await this.pass().catch((error: unknown) => {
         this.logger.error({ err: error }, 'webhook attempts could not be recorded on stop');
       });
-    this.sender.close();
+    await this.sending.close();
   }
 
   private async pass(): Promise<void> {
@@ -147,11 +143,11 @@ export class Dispatcher {
     }
     this.lastPassClaimed = claimed.length;
     for (const batch of disabling) await this.disable(batch.subscriptionId, batch.disable ?? '');
-    const batches = new Map<string, ClaimedDelivery[]>();
+    const batches = new Map<string, [ClaimedDelivery, ...ClaimedDelivery[]]>();
     for (const delivery of claimed) {
-      const batch = batches.get(delivery.subscriptionId) ?? [];
-      batch.push(delivery);
-      batches.set(delivery.subscriptionId, batch);
+      const batch = batches.get(delivery.subscriptionId);
+      if (batch === undefined) batches.set(delivery.subscriptionId, [delivery]);
+      else batch.push(delivery);
     }
     for (const [subscriptionId, batch] of batches) {
       const sending = this.send(subscriptionId, batch)
@@ -170,22 +166,24 @@ export class Dispatcher {
   }
 
   /**
-   * Sends one subscription's batch in order, and stops at the first delivery that is not
-   * delivered: the ones after it wait for it, in order. Says what to record.
+   * Sends one subscription's batch (its target opened once for all of it) and says what to record.
+   * The sending stops at the first delivery that is not delivered: the ones after it wait for it.
    */
   private async send(
     subscriptionId: string,
-    batch: readonly ClaimedDelivery[],
+    batch: readonly [ClaimedDelivery, ...ClaimedDelivery[]],
   ): Promise<EndedBatch & { readonly disable: string | null }> {
-    const attempts: AttemptRecord[] = [];
-    let disable: string | null = null;
-    for (const delivery of batch) {
-      const outcome = await this.attempt(delivery);
-      attempts.push(outcome.record);
-      if (outcome.disable !== null) disable = outcome.disable;
-      if (outcome.record.next.status !== 'delivered') break;
-    }
-    return { subscriptionId, attempts, disable };
+    const sent = await this.sending.send({
+      target: this.subscriptions.openTarget(batch[0].target),
+      deliveries: batch.map(({ id, attempts, contentType, body, giveUpAt }) => ({
+        id,
+        attempts,
+        contentType,
+        body,
+        giveUpAt,
+      })),
+    });
+    return { subscriptionId, ...sent };
   }
 
   /** Disables a subscription whose receiver asked for it, and fails what it still had to send. */
@@ -206,80 +204,4 @@ export class Dispatcher {
       );
     }
   }
-
-  /** Makes one attempt; says what to record, and whether the receiver asked to be disabled. */
-  private async attempt(
-    delivery: ClaimedDelivery,
-  ): Promise<{ record: AttemptRecord; disable: string | null }> {
-    const target = this.subscriptions.openTarget(delivery.target);
-    const started = new Date();
-    const result = await this.sender.send({
-      url: target.url,
-      headers: {
-        ...target.headers,
-        'content-type': delivery.contentType,
-        ...sign({
-          id: delivery.id,
-          timestamp: Math.floor(started.getTime() / 1000),
-          body: delivery.body,
-          secrets: target.secrets,
-        }),
-      },
-      body: delivery.body,
-    });
-    const at = new Date();
-    const attempt = delivery.attempts + 1;
-    const base = {
-      deliveryId: delivery.id,
-      attempt,
-      at,
-      responseCode: result.kind === 'response' ? result.status : null,
-      latencyMs: 'latencyMs' in result ? result.latencyMs : null,
-    };
-    if (result.kind === 'refused')
-      // The target is not allowed (e.g. it resolves to a metadata address): retrying changes nothing.
-      return {
-        record: { ...base, succeeded: false, error: result.message, next: { status: 'failed' } },
-        disable: null,
-      };
-    const verdict = classifyAttempt(toAttemptOutcome(result), at);
-    switch (verdict.action) {
-      case 'delivered':
-        return {
-          record: { ...base, succeeded: true, error: null, next: { status: 'delivered' } },
-          disable: null,
-        };
-      case 'disable':
-        return {
-          record: { ...base, succeeded: false, error: verdict.reason, next: { status: 'failed' } },
-          disable: verdict.reason,
-        };
-      case 'retry': {
-        const next = nextAttemptAt({
-          ...this.options.backoff,
-          attempt,
-          firstAttemptAt: new Date(delivery.giveUpAt.getTime() - this.options.retryWindowMs),
-          now: at,
-          retryAfterMs: verdict.retryAfterMs,
-          retryWindowMs: this.options.retryWindowMs,
-        });
-        return {
-          record: {
-            ...base,
-            succeeded: false,
-            error: describe(result, verdict.reason),
-            next: next === null ? { status: 'failed' } : { status: 'pending', at: next },
-          },
-          disable: null,
-        };
-      }
-    }
-  }
-}
-
-/** The delivery log's error of a failed attempt: the reason, and what the receiver said. */
-function describe(result: SendResult, reason: string): string {
-  return result.kind === 'response' && result.responseSnippet !== ''
-    ? `${reason}: ${result.responseSnippet.slice(0, 500)}`
-    : reason;
 }

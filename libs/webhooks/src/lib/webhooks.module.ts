@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { ProjectMaintainerGuard } from './api/project-caller';
 import { WebhooksController } from './api/webhooks.controller';
 import { WebhooksService } from './api/webhooks.service';
-import { WebhookSender } from './delivery/webhook-sender';
+import { ThreadedBatchSender } from './delivery/send-thread';
 import { DeliveryRepository } from './delivery.repository';
 import { Dispatcher } from './dispatcher';
 import { EventRouter } from './event-router';
@@ -86,10 +86,12 @@ const LEASE_MARGIN_MS = 10_000;
         return new Dispatcher(
           deliveries,
           subscriptions,
-          new WebhookSender({ allowedCidrs: config.webhooks.allowedCidrs, timeoutMs }),
+          new ThreadedBatchSender({
+            sender: { allowedCidrs: config.webhooks.allowedCidrs, timeoutMs },
+            retry: { retryWindowMs: config.webhooks.retryWindowSeconds * 1000 },
+          }),
           {
             concurrency: config.webhooks.concurrency,
-            retryWindowMs: config.webhooks.retryWindowSeconds * 1000,
             timeoutMs,
             leaseMarginMs: LEASE_MARGIN_MS,
             batch: BATCH,
