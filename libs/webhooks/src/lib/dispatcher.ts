@@ -32,7 +32,9 @@ export interface DispatcherOptions {
  * the others keep flowing. A batch that ends wakes the dispatcher, so that the next pass records
  * it and claims what follows. Until it is recorded, its subscription stays leased to this
  * instance: an instance that dies between sending and recording leaves the batch to be sent again,
- * each delivery under the same `webhook-id`, once the lease runs out.
+ * each delivery under the same `webhook-id`, once the lease runs out. The sending itself (signing,
+ * HTTP, classifying each attempt) is `sending`'s, on a thread of its own (ADR 0011); a batch whose
+ * sending broke is not recorded, and so goes out again the same way.
  */
 export class Dispatcher {
   private readonly inFlight = new Map<string, Promise<void>>();
