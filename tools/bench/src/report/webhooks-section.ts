@@ -80,6 +80,14 @@ export function webhookSection(
             target: null,
           },
         ]),
+    {
+      scenario,
+      metric: 'bench CPU ms/image',
+      base: result.benchCpuMsPerImage.none,
+      other: result.benchCpuMsPerImage.three,
+      better: 'lower',
+      target: null,
+    },
   ];
   const expected = result.subscriptions.reduce((sum, s) => sum + s.expected, 0);
   const received = result.subscriptions.reduce((sum, s) => sum + s.received, 0);
@@ -108,6 +116,9 @@ export function webhookSection(
     'Berth CPU ms/image: user + system time of all its processes over the timed runs, per image (with',
     `           subscriptions until the run's last delivery arrived); the receiver and the pushing client`,
     '           in the bench, and PostgreSQL and NATS in the distributed shape, are not counted.',
+    'bench CPU ms/image: the same for the bench process itself, the pushing client and the receiver; on',
+    "           a machine that Berth shares with the bench, the receiver's part of it is CPU that a receiver",
+    '           elsewhere would not take from Berth.',
     "delivery latency, event commit → receipt (the CloudEvents `time` against the receiver's clock), artifact.pushed:",
     ...latencyLines('under load (the timed pushes with subscriptions)', result.underLoad),
     ...latencyLines(
