@@ -234,8 +234,8 @@ export async function runWebhookBench(
       cpu[condition] =
         spent === null || cpuBefore === null || cpuAfter === null ? null : spent + cpuAfter - cpuBefore;
     }
-    const perImage = (total: number | null): number | null =>
-      total === null ? null : total / (images * (RUNS.length / 2));
+    const timedImages = images * (RUNS.length / 2);
+    const perImage = (total: number | null): number | null => (total === null ? null : total / timedImages);
 
     progress(`webhooks — ${WEBHOOK_PROBES} single pushes, each into an idle Berth`);
     for (let i = 0; i < WEBHOOK_PROBES; i++) {
@@ -262,10 +262,7 @@ export async function runWebhookBench(
       none: combineRuns(runs.none),
       three: combineRuns(runs.three),
       cpuMsPerImage: { none: perImage(cpu.none), three: perImage(cpu.three) },
-      benchCpuMsPerImage: {
-        none: benchCpu.none / (images * (RUNS.length / 2)),
-        three: benchCpu.three / (images * (RUNS.length / 2)),
-      },
+      benchCpuMsPerImage: { none: benchCpu.none / timedImages, three: benchCpu.three / timedImages },
       ...latencies(receiver.receipts, pushed, log),
       backlogAtEnd,
       drainMs,

@@ -8,10 +8,10 @@ import { WebhookSender } from './webhook-sender';
 const port = parentPort;
 if (port === null) throw new Error('send-worker runs as a worker thread only');
 const options = workerData as SendThreadOptions;
-const sut = new BatchSender(new WebhookSender(options.sender), options.retry);
+const sender = new BatchSender(new WebhookSender(options.sender), options.retry);
 
 port.on('message', (message: ToSendThread) => {
-  sut.send(message.batch).then(
+  sender.send(message.batch).then(
     (sent) => {
       port.postMessage({ seq: message.seq, sent } satisfies FromSendThread);
     },
