@@ -1,4 +1,4 @@
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, SocketAddress } from 'node:net';
 
 /**
  * Where webhooks may be sent. Targets are checked twice: the URL when a subscription is saved
@@ -123,9 +123,10 @@ export function checkTargetAddress(ip: string, policy: TargetPolicy): { readonly
   const address = ip.replace(/%.*$/, '');
   const version = isIP(address);
   if (version === 0) return refuse('invalid-address', `"${ip.slice(0, 100)}" is not an IP address`);
-  const family = version === 4 ? 'ipv4' : 'ipv6';
-  if (allowList(policy).check(address, family)) return { ok: true };
-  const blocked = BLOCKED.find((range) => range.list.check(address, family));
+  // One parsed address for every list: a list given a string parses it again for each check.
+  const socketAddress = new SocketAddress({ address, family: version === 4 ? 'ipv4' : 'ipv6' });
+  if (allowList(policy).check(socketAddress) || !ANY_BLOCKED.check(socketAddress)) return { ok: true };
+  const blocked = BLOCKED.find((range) => range.list.check(socketAddress));
   if (blocked === undefined) return { ok: true };
   return refuse(
     'blocked-address',
@@ -142,12 +143,21 @@ function isLocalhost(host: string): boolean {
   return lower === 'localhost' || lower.endsWith('.localhost');
 }
 
+/**
+ * The allowed CIDRs of each policy, parsed once: a sender checks every attempt's addresses
+ * against the same policy object (policies are read-only).
+ */
+const allowLists = new WeakMap<TargetPolicy, BlockList>();
+
 function allowList(policy: TargetPolicy): BlockList {
+  const known = allowLists.get(policy);
+  if (known !== undefined) return known;
   const list = new BlockList();
   for (const value of policy.allowedCidrs) {
     const cidr = parseCidr(value);
     list.addSubnet(cidr.address, cidr.prefix, cidr.family);
   }
+  allowLists.set(policy, list);
   return list;
 }
 
@@ -187,6 +197,13 @@ const BLOCKED: readonly { readonly cidr: string; readonly label: string; readonl
   list.addSubnet(parsed.address, parsed.prefix, parsed.family);
   return { cidr, label, list };
 });
+
+/** All of {@link BLOCKED} in one list: most addresses are in none, and one check says so. */
+const ANY_BLOCKED = new BlockList();
+for (const { cidr } of BLOCKED) {
+  const parsed = parseCidr(cidr);
+  ANY_BLOCKED.addSubnet(parsed.address, parsed.prefix, parsed.family);
+}
 
 /** The NAT64 (RFC 6052 well-known prefix) form of an IPv4 CIDR: `64:ff9b::a9fe:0/112`. */
 function nat64(cidr: string): string {

@@ -223,18 +223,22 @@ export class WebhookSender {
 
     const startedAt = performance.now();
     const elapsed = (): number => Math.round(performance.now() - startedAt);
-    const deadline = new AbortController();
-    const timer = setTimeout(() => {
-      deadline.abort();
-    }, this.timeoutMs);
+    const deadline = new Deadline(this.timeoutMs);
     try {
       const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-      const resolved = await Promise.race([this.resolve(host, elapsed), whenAborted(deadline.signal)]);
-      if (resolved === ABORTED) return { kind: 'timeout', latencyMs: elapsed() };
+      const resolved = await Promise.race([
+        this.resolve(host, elapsed),
+        new Promise<typeof EXPIRED>((resolve) => {
+          deadline.onExpiry(() => {
+            resolve(EXPIRED);
+          });
+        }),
+      ]);
+      if (resolved === EXPIRED) return { kind: 'timeout', latencyMs: elapsed() };
       if (resolved.kind !== 'resolved') return resolved;
-      return await this.exchange(url, host, resolved.addresses, request, deadline.signal, elapsed, 'pooled');
+      return await this.exchange(url, host, resolved.addresses, request, deadline, elapsed, 'pooled');
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
   }
 
@@ -296,11 +300,11 @@ export class WebhookSender {
     host: string,
     addresses: readonly ResolvedAddress[],
     request: WebhookRequest,
-    deadline: AbortSignal,
+    deadline: Deadline,
     elapsed: () => number,
     connection: 'pooled' | 'fresh',
   ): Promise<SendResult> {
-    if (deadline.aborted) return Promise.resolve({ kind: 'timeout', latencyMs: elapsed() });
+    if (deadline.expired) return Promise.resolve({ kind: 'timeout', latencyMs: elapsed() });
     const body = Buffer.from(request.body, 'utf8');
     const secure = url.protocol === 'https:';
     // https passes `secureContext` on to tls.connect; its RequestOptions type omits it.
@@ -338,7 +342,7 @@ export class WebhookSender {
       const settle = (result: SendResult): void => {
         if (settled) return;
         settled = true;
-        deadline.removeEventListener('abort', onDeadline);
+        deadline.off(onDeadline);
         resolve(result);
       };
       const settleAnswered = (): void => {
@@ -349,7 +353,7 @@ export class WebhookSender {
         if (answered !== null) settleAnswered();
         else settle({ kind: 'timeout', latencyMs: elapsed() });
       };
-      deadline.addEventListener('abort', onDeadline, { once: true });
+      deadline.onExpiry(onDeadline);
 
       req.on('response', (res: IncomingMessage) => {
         answered = {
@@ -377,7 +381,7 @@ export class WebhookSender {
           // The receiver closed the kept connection while it was idle: not an answer, send again.
           if (settled) return;
           settled = true;
-          deadline.removeEventListener('abort', onDeadline);
+          deadline.off(onDeadline);
           resolve(this.exchange(url, host, addresses, request, deadline, elapsed, 'fresh'));
         } else settle({ kind: 'network-error', message: describeError(error), latencyMs: elapsed() });
       });
@@ -436,21 +440,47 @@ function outgoingHeaders(
   return headers;
 }
 
-const ABORTED = Symbol('aborted');
+const EXPIRED = Symbol('expired');
 
-function whenAborted(signal: AbortSignal): Promise<typeof ABORTED> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve(ABORTED);
-    else {
-      signal.addEventListener(
-        'abort',
-        () => {
-          resolve(ABORTED);
-        },
-        { once: true },
-      );
-    }
-  });
+/**
+ * The one deadline of an attempt: a timer, and the one thing to do when it passes (the step of
+ * the attempt under way). Lighter than an AbortController and its event target, which every
+ * attempt paid for.
+ */
+class Deadline {
+  private passed = false;
+  private listener: (() => void) | null = null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(ms: number) {
+    this.timer = setTimeout(() => {
+      this.passed = true;
+      const listener = this.listener;
+      this.listener = null;
+      listener?.();
+    }, ms);
+  }
+
+  get expired(): boolean {
+    return this.passed;
+  }
+
+  /** Calls `listener` when the deadline passes (at once if it has), instead of the one before. */
+  onExpiry(listener: () => void): void {
+    if (this.passed) listener();
+    else this.listener = listener;
+  }
+
+  /** Forgets `listener`, unless another took its place. */
+  off(listener: () => void): void {
+    if (this.listener === listener) this.listener = null;
+  }
+
+  /** Stops the timer: the attempt is over. */
+  clear(): void {
+    clearTimeout(this.timer);
+    this.listener = null;
+  }
 }
 
 /** Keeps the first `limit` bytes of a body, copied so the stream's larger chunks can be freed. */
