@@ -80,6 +80,18 @@ export function webhookSection(
             target: null,
           },
         ]),
+    ...(result.servicesCpuMsPerImage === null
+      ? []
+      : [
+          {
+            scenario,
+            metric: 'PostgreSQL+NATS CPU ms/image',
+            base: result.servicesCpuMsPerImage.none,
+            other: result.servicesCpuMsPerImage.three,
+            better: 'lower' as const,
+            target: null,
+          },
+        ]),
     {
       scenario,
       metric: 'bench CPU ms/image',
@@ -113,12 +125,21 @@ export function webhookSection(
     `runs, images/s in the order they ran: ${result.runRates
       .map((run) => `${run.condition} ${run.imagesPerSecond.toFixed(1)}`)
       .join(', ')}`,
+    `per block (${WEBHOOK_RUN_BLOCK.join('/')}), three vs none: ${blockRatios(result)
+      .map((ratio) => `${ratio.toFixed(2)}×`)
+      .join(', ')}; the machine's drift between blocks shows here, and is what pooling evens out.`,
     'Berth CPU ms/image: user + system time of all its processes over the timed runs, per image (with',
     `           subscriptions until the run's last delivery arrived); the receiver and the pushing client`,
     '           in the bench, and PostgreSQL and NATS in the distributed shape, are not counted.',
     'bench CPU ms/image: the same for the bench process itself, the pushing client and the receiver; on',
     "           a machine that Berth shares with the bench, the receiver's part of it is CPU that a receiver",
     '           elsewhere would not take from Berth.',
+    ...(result.servicesCpuMsPerImage === null
+      ? []
+      : [
+          "PostgreSQL+NATS CPU ms/image: the same for the machine's PostgreSQL and NATS server processes",
+          '           (with the PostgreSQL backends that ended meanwhile), which the distributed services share.',
+        ]),
     "delivery latency, event commit → receipt (the CloudEvents `time` against the receiver's clock), artifact.pushed:",
     ...latencyLines('under load (the timed pushes with subscriptions)', result.underLoad),
     ...latencyLines(
@@ -150,6 +171,23 @@ export function webhookSection(
             `peak ${mb(peak)} (${budget}).`,
         ]),
   ];
+}
+
+/**
+ * Three ÷ none of each block of runs: each condition's images over its runs' time in the block
+ * (the runs push the same number of images each).
+ */
+function blockRatios(result: WebhookBenchResult): number[] {
+  const ratios: number[] = [];
+  for (let start = 0; start < result.runRates.length; start += WEBHOOK_RUN_BLOCK.length) {
+    const block = result.runRates.slice(start, start + WEBHOOK_RUN_BLOCK.length);
+    const rateOf = (condition: 'none' | 'three'): number => {
+      const runs = block.filter((run) => run.condition === condition);
+      return runs.length / runs.reduce((seconds, run) => seconds + 1 / run.imagesPerSecond, 0);
+    };
+    ratios.push(rateOf('three') / rateOf('none'));
+  }
+  return ratios;
 }
 
 /** Images per second over the whole pooled run. */

@@ -3,7 +3,7 @@ import { BenchFailure } from '../http/bench-failure.error';
 import type { RegistryClient } from '../http/registry-client';
 import { WebhookReceiver, type Receipt } from '../http/webhook-receiver';
 import { combineRuns, percentile, runConcurrent, type TimedRun } from '../stats';
-import { cpuMs } from '../targets/cpu-clock';
+import { cpuMs, cpuMsOfNamed } from '../targets/cpu-clock';
 import { provisionProject } from '../targets/robot-account';
 import type { WebhooksTarget } from '../targets/targets';
 import { at } from './blob.scenarios';
@@ -128,6 +128,12 @@ export interface WebhookBenchResult {
    */
   readonly benchCpuMsPerImage: { readonly none: number; readonly three: number };
   /**
+   * CPU time the machine's server processes that Berth works through (PostgreSQL and NATS, in the
+   * distributed shape) spent per image over the same windows; null for a Berth without any, or
+   * where `/proc` could not be read. The writes of the deliveries land there.
+   */
+  readonly servicesCpuMsPerImage: { readonly none: number; readonly three: number } | null;
+  /**
    * The CloudEvents subscription's `artifact.pushed` deliveries of the timed runs, from the
    * event's `time` to the receiver's clock.
    */
@@ -212,12 +218,16 @@ export async function runWebhookBench(
     const runRates: WebhookBenchResult['runRates'][number][] = [];
     const cpu: Record<Condition, number | null> = { none: 0, three: 0 };
     const benchCpu: Record<Condition, number> = { none: 0, three: 0 };
+    const servicesCpu: Record<Condition, number | null> = { none: 0, three: 0 };
+    const servicesMs = (): number | null =>
+      target.services.length === 0 ? null : cpuMsOfNamed(target.services);
     let backlogAtEnd = 0;
     let drainMs = 0;
     for (const [index, condition] of RUNS.entries()) {
       progress(`webhooks — ${images} image pushes, c=${concurrency}, ${describe(condition)}`);
       const cpuBefore = cpuMs(target.pids());
       const benchBefore = process.cpuUsage();
+      const servicesBefore = servicesMs();
       const run = await batch(condition, `run${index}`, 'timed');
       runs[condition].push(run);
       runRates.push({ condition, imagesPerSecond: images / (run.elapsedMs / 1000) });
@@ -228,6 +238,12 @@ export async function runWebhookBench(
         drainMs = Math.max(drainMs, Date.now() - ended);
       }
       const cpuAfter = cpuMs(target.pids());
+      const servicesAfter = servicesMs();
+      const servicesSpent = servicesCpu[condition];
+      servicesCpu[condition] =
+        servicesSpent === null || servicesBefore === null || servicesAfter === null
+          ? null
+          : servicesSpent + servicesAfter - servicesBefore;
       const benchSpent = process.cpuUsage(benchBefore);
       benchCpu[condition] += (benchSpent.user + benchSpent.system) / 1000;
       const spent = cpu[condition];
@@ -263,6 +279,10 @@ export async function runWebhookBench(
       three: combineRuns(runs.three),
       cpuMsPerImage: { none: perImage(cpu.none), three: perImage(cpu.three) },
       benchCpuMsPerImage: { none: benchCpu.none / timedImages, three: benchCpu.three / timedImages },
+      servicesCpuMsPerImage:
+        servicesCpu.none === null || servicesCpu.three === null
+          ? null
+          : { none: servicesCpu.none / timedImages, three: servicesCpu.three / timedImages },
       ...latencies(receiver.receipts, pushed, log),
       backlogAtEnd,
       drainMs,

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of `/proc/<pid>/stat`'s times (`getconf CLK_TCK`; 100 on Linux). */
 let ticksPerSecond: number | undefined;
@@ -33,6 +33,35 @@ export function cpuMs(pids: readonly number[]): number | null {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
     ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks() : null;
+}
+
+/**
+ * CPU time (user + system, in milliseconds) that every process named one of `names` (such as the
+ * machine's `postgres` and `nats-server`) has used so far, with that of their children that
+ * ended (a PostgreSQL backend's, once the postmaster reaped it); null where `/proc` cannot be read.
+ */
+export function cpuMsOfNamed(names: readonly string[]): number | null {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((entry) => /^[0-9]+$/.test(entry));
+  } catch {
+    return null;
+  }
+  let ticks = 0;
+  for (const pid of entries) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // It ended meanwhile.
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    if (!names.includes(name)) continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime, stime, cutime and cstime: fields 14 to 17 of the whole line, 12 to 15 after the name.
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
   }
   return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks() : null;
 }
