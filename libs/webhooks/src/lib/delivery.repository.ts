@@ -229,6 +229,8 @@ export class DeliveryRepository {
   ): Promise<Delivery[]> {
     const rows = await this.db.webhookDelivery.findMany({
       where: { subscriptionId, ...(status !== undefined && { status }) },
+      // The log shows no bodies: a page of them would be read and dropped.
+      omit: { body: true, contentType: true },
       orderBy: { seq: 'desc' },
       skip: offset,
       take: limit,
