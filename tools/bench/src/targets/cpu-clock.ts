@@ -15,6 +15,35 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
+/** A process's name and its CPU times in clock ticks, from `/proc/<pid>/stat`; null if it cannot be read. */
+interface ProcessTimes {
+  readonly name: string;
+  readonly utime: number;
+  readonly stime: number;
+  /** The times of its children that ended and were reaped. */
+  readonly cutime: number;
+  readonly cstime: number;
+}
+
+function processTimes(pid: number | string): ProcessTimes | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) may hold spaces; the fields after it are space-separated.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime, stime, cutime and cstime: fields 14 to 17 of the whole line, 12 to 15 after the name.
+  return {
+    name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    utime: Number(fields[11]),
+    stime: Number(fields[12]),
+    cutime: Number(fields[13]),
+    cstime: Number(fields[14]),
+  };
+}
+
 /**
  * CPU time (user + system, in milliseconds) that the processes `pids` have used so far, from
  * `/proc` (Linux only); null when one of them cannot be read. Two readings around a run give the
@@ -23,16 +52,9 @@ function clockTicks(): number {
 export function cpuMs(pids: readonly number[]): number | null {
   let ticks = 0;
   for (const pid of pids) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return null;
-    }
-    // The command name (field 2) may hold spaces; the fields after it are space-separated.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    ticks += Number(fields[11]) + Number(fields[12]);
+    const times = processTimes(pid);
+    if (times === null) return null;
+    ticks += times.utime + times.stime;
   }
   return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks() : null;
 }
@@ -51,17 +73,10 @@ export function cpuMsOfNamed(names: readonly string[]): number | null {
   }
   let ticks = 0;
   for (const pid of entries) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // It ended meanwhile.
-    }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    if (!names.includes(name)) continue;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime, stime, cutime and cstime: fields 14 to 17 of the whole line, 12 to 15 after the name.
-    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    // A process that ended meanwhile cannot be read, and is left out.
+    const times = processTimes(pid);
+    if (times === null || !names.includes(times.name)) continue;
+    ticks += times.utime + times.stime + times.cutime + times.cstime;
   }
   return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks() : null;
 }
