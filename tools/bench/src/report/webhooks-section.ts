@@ -8,6 +8,7 @@ import {
   WEBHOOK_RUN_BLOCK,
   WEBHOOK_WARMUP_IMAGES,
   WEBHOOKS_TARGET_RATIO,
+  type Condition,
   type DeliveryLatency,
   type LatencyFigures,
   type WebhookBenchResult,
@@ -130,7 +131,7 @@ export function webhookSection(
       .join(', ')}; the machine's drift between blocks shows here, and is what pooling evens out.`,
     'Berth CPU ms/image: user + system time of all its processes over the timed runs, per image (with',
     `           subscriptions until the run's last delivery arrived); the receiver and the pushing client`,
-    '           in the bench, and PostgreSQL and NATS in the distributed shape, are not counted.',
+    '           in the bench, and PostgreSQL and NATS in the distributed shape, are not counted here.',
     'bench CPU ms/image: the same for the bench process itself, the pushing client and the receiver; on',
     "           a machine that Berth shares with the bench, the receiver's part of it is CPU that a receiver",
     '           elsewhere would not take from Berth.',
@@ -181,7 +182,7 @@ function blockRatios(result: WebhookBenchResult): number[] {
   const ratios: number[] = [];
   for (let start = 0; start < result.runRates.length; start += WEBHOOK_RUN_BLOCK.length) {
     const block = result.runRates.slice(start, start + WEBHOOK_RUN_BLOCK.length);
-    const rateOf = (condition: 'none' | 'three'): number => {
+    const rateOf = (condition: Condition): number => {
       const runs = block.filter((run) => run.condition === condition);
       return runs.length / runs.reduce((seconds, run) => seconds + 1 / run.imagesPerSecond, 0);
     };

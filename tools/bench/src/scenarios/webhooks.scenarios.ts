@@ -225,9 +225,10 @@ export async function runWebhookBench(
     let drainMs = 0;
     for (const [index, condition] of RUNS.entries()) {
       progress(`webhooks — ${images} image pushes, c=${concurrency}, ${describe(condition)}`);
+      // The services' reading scans /proc: it comes before the bench's own clock starts, and after it stops.
+      const servicesBefore = servicesMs();
       const cpuBefore = cpuMs(target.pids());
       const benchBefore = process.cpuUsage();
-      const servicesBefore = servicesMs();
       const run = await batch(condition, `run${index}`, 'timed');
       runs[condition].push(run);
       runRates.push({ condition, imagesPerSecond: images / (run.elapsedMs / 1000) });
@@ -238,14 +239,14 @@ export async function runWebhookBench(
         drainMs = Math.max(drainMs, Date.now() - ended);
       }
       const cpuAfter = cpuMs(target.pids());
+      const benchSpent = process.cpuUsage(benchBefore);
+      benchCpu[condition] += (benchSpent.user + benchSpent.system) / 1000;
       const servicesAfter = servicesMs();
       const servicesSpent = servicesCpu[condition];
       servicesCpu[condition] =
         servicesSpent === null || servicesBefore === null || servicesAfter === null
           ? null
           : servicesSpent + servicesAfter - servicesBefore;
-      const benchSpent = process.cpuUsage(benchBefore);
-      benchCpu[condition] += (benchSpent.user + benchSpent.system) / 1000;
       const spent = cpu[condition];
       cpu[condition] =
         spent === null || cpuBefore === null || cpuAfter === null ? null : spent + cpuAfter - cpuBefore;
