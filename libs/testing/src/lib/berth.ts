@@ -38,6 +38,8 @@ export interface RunningBerth {
   readonly gatewayUrls: readonly string[];
   /** Process ids of every Berth process, for callers that sample memory. */
   pids(): number[];
+  /** Every running Berth process by name (`registry`; or `metadata`, `webhooks`, `gateway-0`, …). */
+  processes(): { readonly name: string; readonly pid: number }[];
   /** Stops gateway replica `index` and starts it again on the same port. */
   restartGateway(index: number): Promise<void>;
   /**
@@ -152,6 +154,8 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
     host: url.replace(/^http:\/\//, ''),
     gatewayUrls,
     pids: () => children.flatMap((c) => (c.process?.pid === undefined ? [] : [c.process.pid])),
+    processes: () =>
+      children.flatMap((c) => (c.process?.pid === undefined ? [] : [{ name: c.name, pid: c.process.pid }])),
     restartGateway: async (index) => {
       const gateway = gateways[index];
       if (!gateway) throw new Error(`no gateway ${index}`);

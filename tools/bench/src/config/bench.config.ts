@@ -36,8 +36,13 @@ const schema = z.object({
    * and delivery latency, on a Berth the bench starts for it.
    */
   BENCH_SKIP_WEBHOOKS: flag,
-  /** Images (config, one small layer, manifest by tag) per timed webhook run; each condition runs twice. */
+  /** Images (config, one small layer, manifest by tag) per timed webhook run; each condition runs twice a block. */
   BENCH_WEBHOOK_IMAGES: positiveInt.default(100),
+  /**
+   * Blocks of timed webhook runs (none, three, three, none); the target is judged on the median of
+   * the blocks' ratios, so an odd number of them gives a block of its own as the median.
+   */
+  BENCH_WEBHOOK_BLOCKS: positiveInt.default(5),
   /** Images pushed at once in the webhook runs, as a CI fleet pushing small images does. */
   BENCH_WEBHOOK_CONCURRENCY: positiveInt.default(8),
   /**
@@ -101,6 +106,8 @@ export type WebhookBenchSource =
   | {
       readonly kind: 'spawn';
       readonly images: number;
+      /** Blocks of timed runs. */
+      readonly blocks: number;
       readonly concurrency: number;
       readonly shapes: readonly WebhookBenchShape[];
     }
@@ -239,6 +246,7 @@ function webhookBenchSource(e: z.infer<typeof schema>): WebhookBenchSource {
   return {
     kind: 'spawn',
     images: e.BENCH_WEBHOOK_IMAGES,
+    blocks: e.BENCH_WEBHOOK_BLOCKS,
     concurrency: e.BENCH_WEBHOOK_CONCURRENCY,
     shapes: e.BENCH_WEBHOOK_SHAPES,
   };

@@ -19,7 +19,9 @@ import type { TargetContext } from './scenario';
  * pushes (its JIT and the embedded database's WebAssembly tiering up), and a ratio taken then
  * says more about the warm-up than about the subscriptions. The timed runs then alternate between
  * the two in blocks of four (none, three, three, none), so that whatever still drifts over the
- * section (a growing database, the machine's other load) weighs on both alike, and every run
+ * section (a growing database, the machine's other load) weighs on both alike; each block gives a
+ * ratio of its own, and their median is what the target is judged on, since a burst of the
+ * machine's other load that hits one run skews one block rather than the pooled figure. Every run
  * starts with no delivery outstanding: each run with subscriptions is followed by a wait for all
  * its deliveries, so none of its dispatching is left to slow the next run down.
  */
@@ -59,9 +61,6 @@ export type Condition = 'none' | 'three';
 
 /** One block of timed runs (see the top of this file). */
 export const WEBHOOK_RUN_BLOCK: readonly Condition[] = ['none', 'three', 'three', 'none'];
-
-/** The order of the timed runs: three blocks. */
-const RUNS: readonly Condition[] = Array.from({ length: 3 }, () => WEBHOOK_RUN_BLOCK).flat();
 
 /** An image pushed into the project with subscriptions, and what its deliveries are for. */
 interface Pushed {
@@ -110,6 +109,8 @@ export interface WebhookBenchResult {
   readonly concurrency: number;
   /** Timed runs per condition. */
   readonly runsPerCondition: number;
+  /** Blocks of timed runs ({@link WEBHOOK_RUN_BLOCK}). */
+  readonly blocks: number;
   /** Each timed run's images/s, in the order they ran. */
   readonly runRates: readonly { readonly condition: Condition; readonly imagesPerSecond: number }[];
   /** The timed pushes without subscriptions and with three, each condition's runs pooled. */
@@ -121,6 +122,12 @@ export interface WebhookBenchResult {
    * difference is what the six deliveries of an image cost Berth, whatever else shares the machine.
    */
   readonly cpuMsPerImage: { readonly none: number | null; readonly three: number | null };
+  /** The same per process of Berth, by name; empty for the all-in-one's one process, or where unread. */
+  readonly cpuMsPerImageByProcess: readonly {
+    readonly name: string;
+    readonly none: number;
+    readonly three: number;
+  }[];
   /**
    * CPU time the bench's own process (the pushing client, and the receiver of the deliveries)
    * spent per image over the same windows: on a machine that Berth shares with the bench, the
@@ -169,6 +176,7 @@ export async function runWebhookBench(
   progress: (message: string) => void,
 ): Promise<WebhookBenchResult> {
   const { images, concurrency } = settings;
+  const runOrder = Array.from({ length: settings.blocks }, () => WEBHOOK_RUN_BLOCK).flat();
   const receiver = await WebhookReceiver.start();
   try {
     const quiet = `${project}-none`;
@@ -216,18 +224,19 @@ export async function runWebhookBench(
 
     const runs: Record<Condition, TimedRun[]> = { none: [], three: [] };
     const runRates: WebhookBenchResult['runRates'][number][] = [];
-    const cpu: Record<Condition, number | null> = { none: 0, three: 0 };
+    // CPU ms by Berth process, summed over each condition's runs; null once a reading failed.
+    const cpu: Record<Condition, Map<string, number> | null> = { none: new Map(), three: new Map() };
     const benchCpu: Record<Condition, number> = { none: 0, three: 0 };
     const servicesCpu: Record<Condition, number | null> = { none: 0, three: 0 };
     const servicesMs = (): number | null =>
       target.services.length === 0 ? null : cpuMsOfNamed(target.services);
     let backlogAtEnd = 0;
     let drainMs = 0;
-    for (const [index, condition] of RUNS.entries()) {
+    for (const [index, condition] of runOrder.entries()) {
       progress(`webhooks — ${images} image pushes, c=${concurrency}, ${describe(condition)}`);
       // The services' reading scans /proc: it comes before the bench's own clock starts, and after it stops.
       const servicesBefore = servicesMs();
-      const cpuBefore = cpuMs(target.pids());
+      const cpuBefore = berthCpuMs(target);
       const benchBefore = process.cpuUsage();
       const run = await batch(condition, `run${index}`, 'timed');
       runs[condition].push(run);
@@ -238,7 +247,7 @@ export async function runWebhookBench(
         await settle();
         drainMs = Math.max(drainMs, Date.now() - ended);
       }
-      const cpuAfter = cpuMs(target.pids());
+      const cpuAfter = berthCpuMs(target);
       const benchSpent = process.cpuUsage(benchBefore);
       benchCpu[condition] += (benchSpent.user + benchSpent.system) / 1000;
       const servicesAfter = servicesMs();
@@ -247,12 +256,20 @@ export async function runWebhookBench(
         servicesSpent === null || servicesBefore === null || servicesAfter === null
           ? null
           : servicesSpent + servicesAfter - servicesBefore;
-      const spent = cpu[condition];
-      cpu[condition] =
-        spent === null || cpuBefore === null || cpuAfter === null ? null : spent + cpuAfter - cpuBefore;
+      cpu[condition] = addSpent(cpu[condition], cpuBefore, cpuAfter);
     }
-    const timedImages = images * (RUNS.length / 2);
-    const perImage = (total: number | null): number | null => (total === null ? null : total / timedImages);
+    const timedImages = images * (runOrder.length / 2);
+    const perImage = (byProcess: Map<string, number> | null): number | null =>
+      byProcess === null ? null : [...byProcess.values()].reduce((a, b) => a + b, 0) / timedImages;
+    const { none: cpuNone, three: cpuThree } = cpu;
+    const byProcess =
+      cpuNone === null || cpuThree === null || cpuNone.size < 2
+        ? []
+        : [...cpuNone].map(([name, none]) => ({
+            name,
+            none: none / timedImages,
+            three: (cpuThree.get(name) ?? Number.NaN) / timedImages,
+          }));
 
     progress(`webhooks — ${WEBHOOK_PROBES} single pushes, each into an idle Berth`);
     for (let i = 0; i < WEBHOOK_PROBES; i++) {
@@ -274,11 +291,13 @@ export async function runWebhookBench(
     return {
       images,
       concurrency,
-      runsPerCondition: RUNS.length / 2,
+      runsPerCondition: runOrder.length / 2,
+      blocks: settings.blocks,
       runRates,
       none: combineRuns(runs.none),
       three: combineRuns(runs.three),
-      cpuMsPerImage: { none: perImage(cpu.none), three: perImage(cpu.three) },
+      cpuMsPerImage: { none: perImage(cpuNone), three: perImage(cpuThree) },
+      cpuMsPerImageByProcess: byProcess,
       benchCpuMsPerImage: { none: benchCpu.none / timedImages, three: benchCpu.three / timedImages },
       servicesCpuMsPerImage:
         servicesCpu.none === null || servicesCpu.three === null
@@ -298,6 +317,28 @@ export async function runWebhookBench(
   } finally {
     await receiver.stop();
   }
+}
+
+/** CPU ms each of Berth's processes has used so far, by name; null when one could not be read. */
+function berthCpuMs(target: WebhooksTarget): Map<string, number> | null {
+  const readings = new Map<string, number>();
+  for (const { name, pid } of target.processes()) {
+    const ms = cpuMs([pid]);
+    if (ms === null) return null;
+    readings.set(name, ms);
+  }
+  return readings;
+}
+
+/** `total` with what each process spent between `before` and `after` added; null once one is null. */
+function addSpent(
+  total: Map<string, number> | null,
+  before: Map<string, number> | null,
+  after: Map<string, number> | null,
+): Map<string, number> | null {
+  if (total === null || before === null || after === null) return null;
+  for (const [name, ms] of after) total.set(name, (total.get(name) ?? 0) + ms - (before.get(name) ?? ms));
+  return total;
 }
 
 function describe(condition: Condition): string {

@@ -115,6 +115,7 @@ export async function startBerthWebhooksTarget(
     api: new ManagementApi(berth.authUrl, berth.admin),
     webhooksApi: new ManagementApi(berth.webhooksUrl, berth.admin),
     pids: () => berth.pids(),
+    processes: () => berth.processes(),
     // The distributed services share the machine's PostgreSQL and NATS; the all-in-one embeds its database.
     services: allInOne ? [] : ['postgres', 'nats-server'],
     stop: () => berth.stop(),
@@ -126,6 +127,8 @@ export interface WebhooksTarget extends AdministeredTarget {
   readonly webhooksApi: ManagementApi;
   /** Every process of this Berth (one all-in-one; each service apart), whose CPU time is read. */
   pids(): number[];
+  /** The same processes by name (`registry`; or `webhooks`, `gateway-0`, … each service apart). */
+  processes(): readonly { readonly name: string; readonly pid: number }[];
   /** The names of the machine's server processes it works through, whose CPU time is read too. */
   readonly services: readonly string[];
 }
