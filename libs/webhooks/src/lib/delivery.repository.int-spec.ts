@@ -116,6 +116,50 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
     expect(await sut.counts(id)).toEqual({ pending: 3, delivered: 0, failed: 0 });
   });
 
+  it('stores the deliveries a pass is given before it claims, so that new ones are claimed at once', async () => {
+    const id = await subscription();
+    const busy = await subscription();
+    await sut.createMany(deliveries(id, ['p1']));
+    const claims = await sut.cycle(
+      [],
+      CLAIM,
+      new Date(),
+      [busy],
+      [...deliveries(id, ['p1', 'p2', 'p3']), ...deliveries(busy, ['q1'])],
+    );
+    // p1 was stored already, and is not stored twice; the queue keeps the order it was given in.
+    expect(claims.filter((c) => c.subscriptionId === id).map((c) => c.eventId)).toEqual(['p1', 'p2']);
+    expect(await sut.counts(id)).toEqual({ pending: 3, delivered: 0, failed: 0 });
+    // Stored, but not claimed: its subscription is busy here.
+    expect(claims.filter((c) => c.subscriptionId === busy)).toEqual([]);
+    expect(await sut.counts(busy)).toEqual({ pending: 1, delivered: 0, failed: 0 });
+    expect(await claimed(busy)).toEqual(['q1']);
+  });
+
+  it('stores and records nothing of a pass that fails', async () => {
+    const id = await subscription();
+    await sut.createMany(deliveries(id, ['y1']));
+    const [claim] = (await sut.cycle([], CLAIM, new Date(), [])).filter((c) => c.subscriptionId === id);
+    if (claim === undefined) throw new Error('nothing claimed');
+    const ended: EndedBatch = {
+      subscriptionId: id,
+      attempts: [attempt(claim.id, { status: 'delivered' })],
+    };
+    // A delivery of a subscription that does not exist breaks the statement, and so the whole pass.
+    await expect(
+      sut.cycle(
+        [ended],
+        RECORD_ONLY,
+        new Date(),
+        [],
+        [...deliveries(id, ['y2']), ...deliveries(randomUUID(), ['z1'])],
+      ),
+    ).rejects.toThrow();
+    expect(await sut.counts(id)).toEqual({ pending: 1, delivered: 0, failed: 0 });
+    await sut.cycle([ended], RECORD_ONLY, new Date(), [], deliveries(id, ['y2']));
+    expect(await sut.counts(id)).toEqual({ pending: 1, delivered: 1, failed: 0 });
+  });
+
   it('claims the head of each queue in order, a batch at most, with its target, and nothing leased or busy', async () => {
     const first = await subscription();
     const second = await subscription();

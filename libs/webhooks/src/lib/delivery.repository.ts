@@ -103,8 +103,9 @@ export interface AttemptRecord {
  * batch from the head of a subscription's queue with a lease on the subscription, so that no other
  * instance sends from that queue meanwhile, and a killed instance's leases run out and another
  * takes its queues over. A delivery's row holds its last attempt; the attempts before it are in
- * `webhook_attempt`. The two statements that run for every event, {@link DeliveryRepository.createMany}
- * and {@link DeliveryRepository.cycle}, go through `sql`, without Prisma's cost per statement.
+ * `webhook_attempt`. The statement that runs for every pass, {@link DeliveryRepository.cycle},
+ * stores the deliveries routed since the last one, and goes through `sql`, without Prisma's cost
+ * per statement (as does {@link DeliveryRepository.createMany}).
  */
 export class DeliveryRepository {
   constructor(
@@ -114,45 +115,38 @@ export class DeliveryRepository {
 
   /**
    * Creates deliveries, skipping any that exists (the same event seen twice has the same id, see
-   * {@link deliveryId}), in one statement: this runs for every event, on the push path of the
-   * all-in-one. They are due from `now`, on the clock that claims compare with. Returns how many.
+   * {@link deliveryId}), in one statement. They are due from `now`, on the clock that claims
+   * compare with. Returns how many. A running dispatcher stores what is routed with its passes
+   * instead ({@link DeliveryRepository.cycle}); this is for when none runs.
    */
   async createMany(deliveries: readonly NewDelivery[], now = new Date()): Promise<number> {
     if (deliveries.length === 0) return 0;
-    const column = <T>(pick: (d: NewDelivery) => T): T[] => deliveries.map(pick);
     // A function, so that its plan is kept per connection (see the migration that creates it).
     const [row] = await this.sql.query<{ created: number }>(
       `SELECT webhook_enqueue($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::timestamptz[], $8::timestamptz[], $9::timestamptz) AS created`,
-      [
-        column((d) => deliveryId(d.subscriptionId, d.eventId)),
-        column((d) => d.subscriptionId),
-        column((d) => d.eventId),
-        column((d) => d.eventType),
-        column((d) => d.contentType),
-        column((d) => d.body),
-        column((d) => d.occurredAt.toISOString()),
-        column((d) => d.giveUpAt.toISOString()),
-        now.toISOString(),
-      ],
+      [...newDeliveryColumns(deliveries), now.toISOString()],
     );
     return row?.created ?? 0;
   }
 
   /**
-   * Records the batches that ended (see {@link EndedBatch}) and gives their subscriptions' leases
-   * up, then claims the next deliveries of up to `claim.subscriptions` subscriptions whose queue
-   * head is due and whose lease is free: at most `claim.batch` of each, in `seq` order. None of
-   * `busy` (subscriptions with attempts in flight here, or about to be disabled) is claimed; a
-   * subscription whose batch is recorded here may be claimed again at once. A subscription is
-   * leased for n × `attemptMs` + `marginMs` for a batch of n, since its deliveries are sent one
-   * after the other: a claim outlives only an instance that died. One statement.
+   * Stores `created` (as {@link DeliveryRepository.createMany} does, due from `now`), records the
+   * batches that ended (see {@link EndedBatch}) and gives their subscriptions' leases up, then
+   * claims the next deliveries of up to `claim.subscriptions` subscriptions whose queue head is
+   * due and whose lease is free: at most `claim.batch` of each, in `seq` order, the deliveries
+   * just stored included. None of `busy` (subscriptions with attempts in flight here, or about to
+   * be disabled) is claimed; a subscription whose batch is recorded here may be claimed again at
+   * once. A subscription is leased for n × `attemptMs` + `marginMs` for a batch of n, since its
+   * deliveries are sent one after the other: a claim outlives only an instance that died. One
+   * statement, one transaction: either all of it is done, or none.
    */
   async cycle(
     ended: readonly EndedBatch[],
     claim: ClaimOptions,
     now: Date,
     busy: readonly string[],
+    created: readonly NewDelivery[] = [],
   ): Promise<ClaimedDelivery[]> {
     const attempts = ended.flatMap((batch) => batch.attempts);
     // Every ended batch gives its lease up; its last attempt, if any, keeps the failing flag.
@@ -163,11 +157,14 @@ export class DeliveryRepository {
     const column = <T>(pick: (a: AttemptRecord) => T): T[] => attempts.map(pick);
     // A function, so that its plans are kept per connection (see the migration that creates it).
     const rows = await this.sql.query<DeliveryRow & SealedTarget>(
-      `SELECT * FROM webhook_cycle($1::text[], $2::int[], $3::timestamptz[], $4::int[], $5::text[],
-        $6::int[], $7::text[], $8::timestamptz[], $9::text[], $10::boolean[], $11::timestamptz[],
-        $12::text[], $13::timestamptz, $14::int, $15::int, $16::int, $17::int)
+      `SELECT * FROM webhook_cycle($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int[], $11::timestamptz[],
+        $12::int[], $13::text[], $14::int[], $15::text[], $16::timestamptz[], $17::text[],
+        $18::boolean[], $19::timestamptz[], $20::text[], $21::timestamptz, $22::int, $23::int,
+        $24::int, $25::int)
       ORDER BY seq`,
       [
+        ...newDeliveryColumns(created),
         column((a) => a.deliveryId),
         column((a) => a.attempt),
         column((a) => a.at.toISOString()),
@@ -301,6 +298,21 @@ export class DeliveryRepository {
     for (const group of groups) counts[group.status as DeliveryStatus] = group._count._all;
     return counts;
   }
+}
+
+/** The eight array parameters that `webhook_enqueue` and `webhook_cycle` store deliveries from. */
+function newDeliveryColumns(deliveries: readonly NewDelivery[]): unknown[][] {
+  const column = <T>(pick: (d: NewDelivery) => T): T[] => deliveries.map(pick);
+  return [
+    column((d) => deliveryId(d.subscriptionId, d.eventId)),
+    column((d) => d.subscriptionId),
+    column((d) => d.eventId),
+    column((d) => d.eventType),
+    column((d) => d.contentType),
+    column((d) => d.body),
+    column((d) => d.occurredAt.toISOString()),
+    column((d) => d.giveUpAt.toISOString()),
+  ];
 }
 
 function toDelivery(row: Omit<DeliveryRow, 'body' | 'contentType'>): Delivery {

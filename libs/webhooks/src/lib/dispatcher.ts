@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ClaimedDelivery, DeliveryRepository, EndedBatch } from './delivery.repository';
+import type { ClaimedDelivery, DeliveryRepository, EndedBatch, NewDelivery } from './delivery.repository';
 import type { BatchSending } from './delivery/batch-sender';
 import type { SubscriptionRepository } from './subscription.repository';
 
@@ -23,9 +23,17 @@ export interface DispatcherOptions {
   readonly passIntervalMs: number;
 }
 
+/** Deliveries the router handed over, to be stored by the next pass, and who waits for that. */
+interface Storing {
+  readonly deliveries: readonly NewDelivery[];
+  readonly stored: () => void;
+  readonly failed: (error: unknown) => void;
+}
+
 /**
- * Sends deliveries from the database. Each pass is one statement: it records the batches that
- * ended since the last pass, whatever their subscriptions, and claims the heads of the
+ * Sends deliveries from the database. Each pass is one statement: it stores the deliveries routed
+ * since the last pass (ADR 0012), records the batches that ended since then, whatever their
+ * subscriptions, and claims the heads of the
  * subscriptions' queues that are due (never one of a subscription with an attempt in flight
  * here, so a subscription sends one delivery at a time, in order). Batches are sent in parallel
  * up to `concurrency`: a slow or hanging target holds one slot for at most the send timeout, and
@@ -40,6 +48,8 @@ export class Dispatcher {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Batches sent, to be recorded by the next pass, with why their subscription is to be disabled. */
   private readonly ended = new Map<string, EndedBatch & { readonly disable: string | null }>();
+  /** Deliveries routed since the last pass began, for the next pass to store. */
+  private storing: Storing[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** A pass put off until the pass interval is over. */
   private deferred: NodeJS.Timeout | undefined;
@@ -70,7 +80,22 @@ export class Dispatcher {
   }
 
   /**
-   * Passes now (new deliveries were created, or a batch ended), or once the pass interval is over
+   * Stores deliveries: with the next pass, which also claims them if they are due, or at once
+   * through the repository while the dispatcher is not running. Resolves once they are stored
+   * (the ones that already existed skipped), and rejects if the pass failed: nothing of it was
+   * then written, and the caller (the router) has its events handed over again.
+   */
+  store(deliveries: readonly NewDelivery[]): Promise<void> {
+    if (deliveries.length === 0) return Promise.resolve();
+    if (this.stopped) return this.deliveries.createMany(deliveries).then(() => undefined);
+    return new Promise<void>((stored, failed) => {
+      this.storing.push({ deliveries, stored, failed });
+      this.nudge();
+    });
+  }
+
+  /**
+   * Passes now (deliveries were routed, or a batch ended), or once the pass interval is over
    * if the dispatcher is busy: it has batches in flight, or its last pass claimed some. An idle
    * one passes at once, even if its last pass (which only recorded) was a moment ago.
    */
@@ -112,8 +137,9 @@ export class Dispatcher {
     clearTimeout(this.deferred);
     await this.passing;
     await Promise.allSettled(this.inFlight.values());
-    // Records what the last attempts did; a pass of a stopped dispatcher claims nothing.
-    if (this.ended.size > 0)
+    // Stores what was routed and records what the last attempts did; a stopped dispatcher's pass
+    // claims nothing.
+    if (this.ended.size > 0 || this.storing.length > 0)
       await this.pass().catch((error: unknown) => {
         this.logger.error({ err: error }, 'webhook attempts could not be recorded on stop');
       });
@@ -123,6 +149,8 @@ export class Dispatcher {
   private async pass(): Promise<void> {
     const ended = [...this.ended.values()];
     this.ended.clear();
+    const storing = this.storing;
+    this.storing = [];
     // A subscription a receiver disabled is not claimed again before it is disabled.
     const disabling = ended.filter((batch) => batch.disable !== null);
     let claimed: ClaimedDelivery[];
@@ -137,12 +165,16 @@ export class Dispatcher {
         },
         new Date(),
         [...this.inFlight.keys(), ...disabling.map((batch) => batch.subscriptionId)],
+        storing.flatMap((request) => request.deliveries),
       );
     } catch (error) {
-      // Recorded by the next pass: the deliveries stay leased to this instance meanwhile.
+      // Recorded by the next pass: the deliveries stay leased to this instance meanwhile. What
+      // was to be stored is handed back to its router, whose events come again.
       for (const batch of ended) this.ended.set(batch.subscriptionId, batch);
+      for (const request of storing) request.failed(error);
       throw error;
     }
+    for (const request of storing) request.stored();
     this.lastPassClaimed = claimed.length;
     for (const batch of disabling) await this.disable(batch.subscriptionId, batch.disable ?? '');
     const batches = new Map<string, [ClaimedDelivery, ...ClaimedDelivery[]]>();

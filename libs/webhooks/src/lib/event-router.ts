@@ -30,7 +30,10 @@ export class EventRouter {
     string,
     { readonly until: number; readonly list: SubscriptionMatcher[] }
   >();
-  private created: () => void = () => undefined;
+  /** Where routed deliveries go: the repository, until a dispatcher takes them ({@link EventRouter.storeThrough}). */
+  private store: (deliveries: readonly NewDelivery[]) => Promise<void> = async (deliveries) => {
+    await this.deliveries.createMany(deliveries);
+  };
 
   constructor(
     private readonly subscriptions: SubscriptionRepository,
@@ -39,9 +42,12 @@ export class EventRouter {
     private readonly retryWindowMs: number,
   ) {}
 
-  /** Calls `listener` whenever new deliveries were stored (the dispatcher sends them at once). */
-  onCreated(listener: () => void): void {
-    this.created = listener;
+  /**
+   * Hands routed deliveries to `store` rather than to the repository: the dispatcher, which stores
+   * them with its next pass and claims them in the same statement (ADR 0012).
+   */
+  storeThrough(store: (deliveries: readonly NewDelivery[]) => Promise<void>): void {
+    this.store = store;
   }
 
   /**
@@ -69,7 +75,10 @@ export class EventRouter {
     );
   }
 
-  /** Stores the deliveries of some events; resolves with how many were new. */
+  /**
+   * Stores the deliveries of some events; resolves once they are stored (an event seen twice
+   * creates nothing new), with how many matched.
+   */
   async route(events: readonly WebhookEvent[]): Promise<number> {
     if (events.length === 0) return 0;
     const subscriptions = await this.matchersOf([...new Set(events.map((event) => event.project))]);
@@ -97,9 +106,8 @@ export class EventRouter {
         });
       }
     }
-    const count = await this.deliveries.createMany(deliveries);
-    if (count > 0) this.created();
-    return count;
+    await this.store(deliveries);
+    return deliveries.length;
   }
 
   /** The enabled subscriptions of some projects, from memory when known for long enough. */

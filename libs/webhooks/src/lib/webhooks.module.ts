@@ -140,9 +140,7 @@ export class WebhooksModule implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.router.onCreated(() => {
-      this.dispatcher.nudge();
-    });
+    this.router.storeThrough((deliveries) => this.dispatcher.store(deliveries));
     await this.router.start(this.bus);
     this.dispatcher.start();
     this.readiness.add('webhooks-database', async () => {
