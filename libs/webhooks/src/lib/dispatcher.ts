@@ -33,16 +33,16 @@ interface Storing {
 /**
  * Sends deliveries from the database. Each pass is one statement: it stores the deliveries routed
  * since the last pass (ADR 0012), records the batches that ended since then, whatever their
- * subscriptions, and claims the heads of the
- * subscriptions' queues that are due (never one of a subscription with an attempt in flight
- * here, so a subscription sends one delivery at a time, in order). Batches are sent in parallel
- * up to `concurrency`: a slow or hanging target holds one slot for at most the send timeout, and
- * the others keep flowing. A batch that ends wakes the dispatcher, so that the next pass records
- * it and claims what follows. Until it is recorded, its subscription stays leased to this
- * instance: an instance that dies between sending and recording leaves the batch to be sent again,
- * each delivery under the same `webhook-id`, once the lease runs out. The sending itself (signing,
- * HTTP, classifying each attempt) is `sending`'s, on a thread of its own (ADR 0011); a batch whose
- * sending broke is not recorded, and so goes out again the same way.
+ * subscriptions, and claims the heads of the subscriptions' queues that are due (never one of a
+ * subscription with an attempt in flight here, so a subscription sends one delivery at a time, in
+ * order). Batches are sent in parallel up to `concurrency`: a slow or hanging target holds one
+ * slot for at most the send timeout, and the others keep flowing. A batch that ends wakes the
+ * dispatcher, so that the next pass records it and claims what follows. Until it is recorded, its
+ * subscription stays leased to this instance: an instance that dies between sending and recording
+ * leaves the batch to be sent again, each delivery under the same `webhook-id`, once the lease
+ * runs out. The sending itself (signing, HTTP, classifying each attempt) is `sending`'s, on a
+ * thread of its own (ADR 0011); a batch whose sending broke is not recorded, and so goes out
+ * again the same way.
  */
 export class Dispatcher {
   private readonly inFlight = new Map<string, Promise<void>>();
