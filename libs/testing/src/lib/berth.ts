@@ -153,9 +153,8 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
     admin: { username: 'admin', password: adminPassword },
     host: url.replace(/^http:\/\//, ''),
     gatewayUrls,
-    pids: () => children.flatMap((c) => (c.process?.pid === undefined ? [] : [c.process.pid])),
-    processes: () =>
-      children.flatMap((c) => (c.process?.pid === undefined ? [] : [{ name: c.name, pid: c.process.pid }])),
+    pids: () => running(children).map((p) => p.pid),
+    processes: () => running(children),
     restartGateway: async (index) => {
       const gateway = gateways[index];
       if (!gateway) throw new Error(`no gateway ${index}`);
@@ -177,6 +176,13 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
     start: (name) => launch(named(children, name), dir),
     stop: () => stopAll(children, cleanups),
   };
+}
+
+/** The children that have a process, by name. */
+function running(children: readonly Child[]): { readonly name: string; readonly pid: number }[] {
+  return children.flatMap((c) =>
+    c.process?.pid === undefined ? [] : [{ name: c.name, pid: c.process.pid }],
+  );
 }
 
 function named(children: readonly Child[], name: string): Child {

@@ -77,12 +77,12 @@ export class EventRouter {
 
   /**
    * Stores the deliveries of some events; resolves once they are stored (an event seen twice
-   * creates nothing new), with how many matched.
+   * creates nothing new).
    */
-  async route(events: readonly WebhookEvent[]): Promise<number> {
-    if (events.length === 0) return 0;
+  async route(events: readonly WebhookEvent[]): Promise<void> {
+    if (events.length === 0) return;
     const subscriptions = await this.matchersOf([...new Set(events.map((event) => event.project))]);
-    if (subscriptions.length === 0) return 0;
+    if (subscriptions.length === 0) return;
     const giveUpAt = new Date(Date.now() + this.retryWindowMs);
     const deliveries: NewDelivery[] = [];
     for (const event of events) {
@@ -107,7 +107,6 @@ export class EventRouter {
       }
     }
     await this.store(deliveries);
-    return deliveries.length;
   }
 
   /** The enabled subscriptions of some projects, from memory when known for long enough. */

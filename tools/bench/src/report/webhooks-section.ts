@@ -47,11 +47,12 @@ export function webhookSection(
   const blocks = blockRatios(result);
   const median = medianOf(blocks);
   const pooled = pairRatio(throughput);
+  const ratioText = (ratio: number | null): string => (ratio === null ? 'n/a' : `${ratio.toFixed(2)}×`);
   const rows: PairReportRow[] = [
     {
       ...throughput,
       target: {
-        text: `≥${WEBHOOKS_TARGET_RATIO.toFixed(2)}× (median of blocks ${median === null ? 'n/a' : `${median.toFixed(2)}×`})`,
+        text: `≥${WEBHOOKS_TARGET_RATIO.toFixed(2)}× (median of blocks ${ratioText(median)})`,
         met: median === null ? null : median >= WEBHOOKS_TARGET_RATIO,
       },
     },
@@ -122,17 +123,15 @@ export function webhookSection(
     `           one subscription per format (${WEBHOOK_FORMATS.join(', ')}), each to`,
     `           ${WEBHOOK_EVENTS.join(' and ')}, delivering to a receiver in the bench on 127.0.0.1 that`,
     '           answers 204 at once; "none": a project without any. One Berth, both projects, warmed up with',
-    `           ${WEBHOOK_WARMUP_IMAGES} images each; ${result.blocks} blocks of ${WEBHOOK_RUN_BLOCK.join('/')} runs, and each run with`,
+    `           ${WEBHOOK_WARMUP_IMAGES} images each; ${blocks.length} blocks of ${WEBHOOK_RUN_BLOCK.join('/')} runs, and each run with`,
     '           subscriptions waits for all its deliveries before the next starts. Every image is new (an',
     '           artifact and a tag); MB/s is left out, the layers being a few KiB.',
     `runs, images/s in the order they ran: ${result.runRates
       .map((run) => `${run.condition} ${run.imagesPerSecond.toFixed(1)}`)
       .join(', ')}`,
     `per block (${WEBHOOK_RUN_BLOCK.join('/')}), three vs none: ${blocks
-      .map((ratio) => `${ratio.toFixed(2)}×`)
-      .join(
-        ', ',
-      )}; median ${median === null ? 'n/a' : `${median.toFixed(2)}×`}, pooled ${pooled === null ? 'n/a' : `${pooled.toFixed(2)}×`}.`,
+      .map(ratioText)
+      .join(', ')}; median ${ratioText(median)}, pooled ${ratioText(pooled)}.`,
     "           The target is judged on the median: a burst of the machine's other load skews the block it",
     '           hits, and the median leaves that block out where the pooled figure weighs it by its time.',
     ...processLines(result),

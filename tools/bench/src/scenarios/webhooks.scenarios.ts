@@ -107,10 +107,8 @@ export interface WebhookBenchResult {
   /** Images per timed run, and in flight at once. */
   readonly images: number;
   readonly concurrency: number;
-  /** Timed runs per condition. */
+  /** Timed runs per condition: two in each block ({@link WEBHOOK_RUN_BLOCK}). */
   readonly runsPerCondition: number;
-  /** Blocks of timed runs ({@link WEBHOOK_RUN_BLOCK}). */
-  readonly blocks: number;
   /** Each timed run's images/s, in the order they ran. */
   readonly runRates: readonly { readonly condition: Condition; readonly imagesPerSecond: number }[];
   /** The timed pushes without subscriptions and with three, each condition's runs pooled. */
@@ -224,12 +222,15 @@ export async function runWebhookBench(
 
     const runs: Record<Condition, TimedRun[]> = { none: [], three: [] };
     const runRates: WebhookBenchResult['runRates'][number][] = [];
-    // CPU ms by Berth process, summed over each condition's runs; null once a reading failed.
+    // CPU ms by Berth process, and of the services, summed over each condition's runs; null once
+    // a reading failed (or, for the services, where there are none).
     const cpu: Record<Condition, Map<string, number> | null> = { none: new Map(), three: new Map() };
+    const servicesCpu: Record<Condition, Map<string, number> | null> = { none: new Map(), three: new Map() };
     const benchCpu: Record<Condition, number> = { none: 0, three: 0 };
-    const servicesCpu: Record<Condition, number | null> = { none: 0, three: 0 };
-    const servicesMs = (): number | null =>
-      target.services.length === 0 ? null : cpuMsOfNamed(target.services);
+    const servicesMs = (): Map<string, number> | null => {
+      const ms = target.services.length === 0 ? null : cpuMsOfNamed(target.services);
+      return ms === null ? null : new Map([['services', ms]]);
+    };
     let backlogAtEnd = 0;
     let drainMs = 0;
     for (const [index, condition] of runOrder.entries()) {
@@ -250,17 +251,14 @@ export async function runWebhookBench(
       const cpuAfter = berthCpuMs(target);
       const benchSpent = process.cpuUsage(benchBefore);
       benchCpu[condition] += (benchSpent.user + benchSpent.system) / 1000;
-      const servicesAfter = servicesMs();
-      const servicesSpent = servicesCpu[condition];
-      servicesCpu[condition] =
-        servicesSpent === null || servicesBefore === null || servicesAfter === null
-          ? null
-          : servicesSpent + servicesAfter - servicesBefore;
+      servicesCpu[condition] = addSpent(servicesCpu[condition], servicesBefore, servicesMs());
       cpu[condition] = addSpent(cpu[condition], cpuBefore, cpuAfter);
     }
     const timedImages = images * (runOrder.length / 2);
     const perImage = (byProcess: Map<string, number> | null): number | null =>
       byProcess === null ? null : [...byProcess.values()].reduce((a, b) => a + b, 0) / timedImages;
+    const servicesNone = perImage(servicesCpu.none);
+    const servicesThree = perImage(servicesCpu.three);
     const { none: cpuNone, three: cpuThree } = cpu;
     const byProcess =
       cpuNone === null || cpuThree === null || cpuNone.size < 2
@@ -292,7 +290,6 @@ export async function runWebhookBench(
       images,
       concurrency,
       runsPerCondition: runOrder.length / 2,
-      blocks: settings.blocks,
       runRates,
       none: combineRuns(runs.none),
       three: combineRuns(runs.three),
@@ -300,9 +297,7 @@ export async function runWebhookBench(
       cpuMsPerImageByProcess: byProcess,
       benchCpuMsPerImage: { none: benchCpu.none / timedImages, three: benchCpu.three / timedImages },
       servicesCpuMsPerImage:
-        servicesCpu.none === null || servicesCpu.three === null
-          ? null
-          : { none: servicesCpu.none / timedImages, three: servicesCpu.three / timedImages },
+        servicesNone === null || servicesThree === null ? null : { none: servicesNone, three: servicesThree },
       ...latencies(receiver.receipts, pushed, log),
       backlogAtEnd,
       drainMs,
@@ -323,7 +318,7 @@ export async function runWebhookBench(
 function berthCpuMs(target: WebhooksTarget): Map<string, number> | null {
   const readings = new Map<string, number>();
   for (const { name, pid } of target.processes()) {
-    const ms = cpuMs([pid]);
+    const ms = cpuMs(pid);
     if (ms === null) return null;
     readings.set(name, ms);
   }

@@ -45,17 +45,14 @@ function processTimes(pid: number | string): ProcessTimes | null {
 }
 
 /**
- * CPU time (user + system, in milliseconds) that the processes `pids` have used so far, from
- * `/proc` (Linux only); null when one of them cannot be read. Two readings around a run give the
- * CPU the run cost those processes, whatever else shares the machine.
+ * CPU time (user + system, in milliseconds) that the process `pid` has used so far, from `/proc`
+ * (Linux only); null when it cannot be read. Two readings around a run give the CPU the run cost
+ * the process, whatever else shares the machine.
  */
-export function cpuMs(pids: readonly number[]): number | null {
-  let ticks = 0;
-  for (const pid of pids) {
-    const times = processTimes(pid);
-    if (times === null) return null;
-    ticks += times.utime + times.stime;
-  }
+export function cpuMs(pid: number): number | null {
+  const times = processTimes(pid);
+  if (times === null) return null;
+  const ticks = times.utime + times.stime;
   return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks() : null;
 }
 

@@ -114,7 +114,6 @@ export async function startBerthWebhooksTarget(
     // The all-in-one serves every API on the registry's port; apart, auth and webhooks serve theirs.
     api: new ManagementApi(berth.authUrl, berth.admin),
     webhooksApi: new ManagementApi(berth.webhooksUrl, berth.admin),
-    pids: () => berth.pids(),
     processes: () => berth.processes(),
     // The distributed services share the machine's PostgreSQL and NATS; the all-in-one embeds its database.
     services: allInOne ? [] : ['postgres', 'nats-server'],
@@ -125,9 +124,10 @@ export async function startBerthWebhooksTarget(
 /** A Berth for the webhook runs: its management API, and the API where webhooks are managed. */
 export interface WebhooksTarget extends AdministeredTarget {
   readonly webhooksApi: ManagementApi;
-  /** Every process of this Berth (one all-in-one; each service apart), whose CPU time is read. */
-  pids(): number[];
-  /** The same processes by name (`registry`; or `webhooks`, `gateway-0`, … each service apart). */
+  /**
+   * Every process of this Berth by name (`registry`; or `webhooks`, `gateway-0`, … each service
+   * apart), whose CPU time is read.
+   */
   processes(): readonly { readonly name: string; readonly pid: number }[];
   /** The names of the machine's server processes it works through, whose CPU time is read too. */
   readonly services: readonly string[];
