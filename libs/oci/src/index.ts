@@ -4,3 +4,4 @@ export * from './lib/names';
 export * from './lib/media-types';
 export * from './lib/manifest';
 export * from './lib/range';
+export * from './lib/text';

@@ -6,3 +6,4 @@ export * from './lib/http-app';
 export * from './lib/run-process';
 export * from './lib/open-bus';
 export * from './lib/problem';
+export * from './lib/refused-body';

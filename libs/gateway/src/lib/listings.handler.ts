@@ -1,7 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { Bus } from '@berth/bus';
 import { ListReferrers, ListRepositories, ListTags, VisibleProjects } from '@berth/contracts';
-import { MediaType, OciError, parseDigest, type RepositoryName } from '@berth/oci';
+import {
+  MediaType,
+  OciError,
+  isStorableText,
+  parseDigest,
+  storableCursor,
+  type RepositoryName,
+} from '@berth/oci';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryAuth } from './auth/registry-auth';
 import { queryParam } from './http';
@@ -50,7 +57,8 @@ export class ListingsHandler {
 
   /**
    * `GET /v2/<name>/referrers/<digest>?artifactType=`: an image index of the manifests whose
-   * subject is the digest; empty (never 404) for an unknown digest.
+   * subject is the digest; empty (never 404) for an unknown digest. A long list comes in pages
+   * (bounded in bytes), each with a `Link` to the next, as the spec allows.
    */
   async referrers(
     request: FastifyRequest,
@@ -60,15 +68,29 @@ export class ListingsHandler {
   ): Promise<void> {
     const digest = parseDigest(rawDigest);
     const artifactType = queryParam(request, 'artifactType') ?? null;
-    const { referrers } = await this.bus.request(ListReferrers, { repository: name, digest, artifactType });
+    const last = queryParam(request, 'last');
+    const after = last === undefined || last === '' ? null : parseDigest(last);
+    // No stored manifest has an artifact type PostgreSQL cannot store, so such a filter matches none.
+    const page =
+      artifactType !== null && !isStorableText(artifactType)
+        ? { referrers: [], more: false }
+        : await this.bus.request(ListReferrers, { repository: name, digest, artifactType, after });
     if (artifactType !== null) reply.header('oci-filters-applied', 'artifactType');
+    const lastReferrer = page.referrers.at(-1);
+    if (page.more && lastReferrer !== undefined) {
+      const query = new URLSearchParams({
+        ...(artifactType !== null && { artifactType }),
+        last: lastReferrer.digest,
+      });
+      reply.header('link', `</v2/${name}/referrers/${digest}?${query.toString()}>; rel="next"`);
+    }
     await reply
       .code(200)
       .header('content-type', MediaType.OciIndex)
       // A Buffer, so that Fastify keeps the media type exactly (it adds a charset to strings).
       .send(
         Buffer.from(
-          JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: referrers }),
+          JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: page.referrers }),
         ),
       );
   }
@@ -83,7 +105,7 @@ function pagination(request: FastifyRequest): { limit: number; last: string | nu
     limit = Math.min(Number(n), MAX_PAGE_SIZE);
   }
   const last = queryParam(request, 'last');
-  return { limit, last: last === undefined || last === '' ? null : last };
+  return { limit, last: last === undefined || last === '' ? null : storableCursor(last) };
 }
 
 function nextLink(path: string, limit: number, last: string): string {

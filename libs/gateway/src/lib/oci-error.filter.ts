@@ -1,6 +1,6 @@
 import { Catch, Inject, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { OciError } from '@berth/oci';
-import { LOGGER } from '@berth/server';
+import { LOGGER, discardRefusedBody } from '@berth/server';
 import { StorageError } from '@berth/storage';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -25,9 +25,12 @@ export class OciErrorFilter implements ExceptionFilter {
     if (error instanceof AuthError) void reply.headers(error.headers);
     if (request.method === 'HEAD') {
       void reply.header('content-length', '0').send();
-      return;
+    } else {
+      void reply.header('content-type', 'application/json').send({ errors: [error.toJSON()] });
     }
-    void reply.header('content-type', 'application/json').send({ errors: [error.toJSON()] });
+    // A body refused before it was read (too large, a bad range, no credentials) is dropped after
+    // the answer, so that the client reads the answer rather than a reset connection.
+    discardRefusedBody(request.raw);
   }
 
   private toOciError(exception: unknown, request: FastifyRequest): OciError {

@@ -106,10 +106,33 @@ describe('parseManifest', () => {
       MediaType.OciManifest,
       'MANIFEST_INVALID',
     ],
+    [
+      'an annotation with an unpaired surrogate',
+      Buffer.from(JSON.stringify({ ...image, annotations: { a: 'x' } }).replace('"x"', String.raw`"\ud800"`)),
+      MediaType.OciManifest,
+      'MANIFEST_INVALID',
+    ],
+    [
+      'a U+0000 in an annotation key',
+      bytes({ ...image, annotations: { 'a\u0000': 'x' } }),
+      MediaType.OciManifest,
+      'MANIFEST_INVALID',
+    ],
+    [
+      'a U+0000 in the artifact type',
+      bytes({ ...image, artifactType: 'application/x\u0000' }),
+      MediaType.OciManifest,
+      'MANIFEST_INVALID',
+    ],
     ['Docker schema 1 by Content-Type', bytes(image), MediaType.DockerSchema1Signed, 'UNSUPPORTED'],
     ['Docker schema 1 by body', bytes({ schemaVersion: 1, fsLayers: [] }), undefined, 'UNSUPPORTED'],
   ])('refuses %s', (_label, body, contentType, code) => {
     expect(codeOf(() => parseManifest(body, contentType))).toBe(code);
+  });
+
+  it('accepts an escaped backslash before u0000, which is plain text', () => {
+    const sut = parseManifest(bytes({ ...image, annotations: { a: '\\u0000' } }), MediaType.OciManifest);
+    expect(sut.annotations).toEqual({ a: '\\u0000' });
   });
 
   it('refuses a manifest over the limit with MANIFEST_TOO_LARGE (413)', () => {

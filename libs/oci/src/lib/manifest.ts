@@ -1,5 +1,6 @@
 import { isDigest, type Digest } from './digest';
 import { OciError } from './errors';
+import { isStorableJson, mayHoldUnstorableText } from './text';
 import { isIndexMediaType, isManifestMediaType, MediaType, type ManifestMediaType } from './media-types';
 
 /** The largest manifest Berth accepts, as Distribution does (4 MiB). */
@@ -52,11 +53,16 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
     throw new OciError('UNSUPPORTED', 'Docker schema 1 manifests are not supported');
   }
   let body: unknown;
+  const text = Buffer.from(bytes).toString('utf8');
   try {
-    body = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    body = JSON.parse(text);
   } catch {
     throw invalid('manifest is not valid JSON');
   }
+  // Its annotations, media and artifact types are stored in PostgreSQL; its bytes are served as
+  // pushed, so a manifest is refused whole rather than stored with text changed.
+  if (mayHoldUnstorableText(text) && !isStorableJson(body))
+    throw invalid('manifest contains text that cannot be stored: U+0000 or an unpaired surrogate');
   if (!isObject(body)) throw invalid('manifest is not a JSON object');
   if (body.schemaVersion === 1)
     throw new OciError('UNSUPPORTED', 'Docker schema 1 manifests are not supported');

@@ -1,5 +1,5 @@
 import { OciError } from './errors';
-import { parseReference, parseRepositoryName, parseTag } from './names';
+import { parseReference, parseRepositoryName, parseTag, referenceOrNull } from './names';
 
 function codeOf(work: () => unknown): string | undefined {
   try {
@@ -7,6 +7,15 @@ function codeOf(work: () => unknown): string | undefined {
     return undefined;
   } catch (error) {
     return error instanceof OciError ? error.code : 'not an OciError';
+  }
+}
+
+function detailOf(work: () => unknown): unknown {
+  try {
+    work();
+    return undefined;
+  } catch (error) {
+    return error instanceof OciError ? error.detail : 'not an OciError';
   }
 }
 
@@ -40,10 +49,11 @@ describe('tags and references', () => {
     expect(parseTag(tag)).toBe(tag);
   });
 
-  it.each(['', '-lead', '.lead', 'a+b', 'a/b', 't'.repeat(129), 'sp ace'])(
-    'refuses tag %j with TAG_INVALID',
+  it.each(['', '-lead', '.lead', 'a+b', 'a/b', 't'.repeat(129), 'sp ace', 'nul\u0000'])(
+    'refuses to store a manifest under tag %j with MANIFEST_INVALID naming the tag',
     (tag) => {
-      expect(codeOf(() => parseTag(tag))).toBe('TAG_INVALID');
+      expect(codeOf(() => parseTag(tag))).toBe('MANIFEST_INVALID');
+      expect(detailOf(() => parseTag(tag))).toEqual({ tag });
     },
   );
 
@@ -52,5 +62,13 @@ describe('tags and references', () => {
     expect(parseReference(digest)).toEqual({ kind: 'digest', digest });
     expect(parseReference('v1')).toEqual({ kind: 'tag', tag: 'v1' });
     expect(codeOf(() => parseReference('sha256:nothex'))).toBe('DIGEST_INVALID');
+  });
+
+  it('reads a reference that no manifest can have as none', () => {
+    const digest = `sha256:${'c'.repeat(64)}`;
+    expect(referenceOrNull(digest)).toEqual({ kind: 'digest', digest });
+    expect(referenceOrNull('v1')).toEqual({ kind: 'tag', tag: 'v1' });
+    for (const reference of ['.INVALID_MANIFEST_NAME', 'sha256:nothex', 't'.repeat(129), '', 'a\u0000'])
+      expect(referenceOrNull(reference)).toBeNull();
   });
 });

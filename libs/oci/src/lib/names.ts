@@ -45,16 +45,22 @@ export function isTag(value: string): value is Tag {
   return TAG_PATTERN.test(value);
 }
 
-/** Validates a tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`; anything else is `TAG_INVALID`. */
+/**
+ * Validates a tag that a manifest is to be stored under: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+ * Anything else is `MANIFEST_INVALID` with the tag in the detail: the spec has no code of its own
+ * for a bad tag, and a manifest cannot be stored under one.
+ */
 export function parseTag(value: string): Tag {
   if (!isTag(value))
-    throw new OciError('TAG_INVALID', `invalid tag "${shorten(value)}"`, { tag: shorten(value) });
+    throw new OciError('MANIFEST_INVALID', `invalid tag "${shorten(value)}"`, { tag: shorten(value) });
   return value;
 }
 
 /**
  * Parses the `<reference>` of a manifest URL: a digest if it contains a colon (then it must be a
- * valid one, else `DIGEST_INVALID`), otherwise a tag (else `TAG_INVALID`).
+ * valid one, else `DIGEST_INVALID`), otherwise a tag (else `MANIFEST_INVALID`, see {@link parseTag}).
+ * For reads and deletes, where a reference that cannot exist is simply unknown, use
+ * {@link referenceOrNull}.
  */
 export function parseReference(value: string): Reference {
   if (value.includes(':')) {
@@ -64,6 +70,16 @@ export function parseReference(value: string): Reference {
     return { kind: 'digest', digest: value };
   }
   return { kind: 'tag', tag: parseTag(value) };
+}
+
+/**
+ * The reference `value` names, or null when no manifest can ever be stored under it (neither a
+ * valid tag nor a valid digest). `GET`, `HEAD` and `DELETE` answer such a reference as unknown
+ * (404 `MANIFEST_UNKNOWN`), as Distribution does and the conformance suite expects.
+ */
+export function referenceOrNull(value: string): Reference | null {
+  if (isDigest(value)) return { kind: 'digest', digest: value };
+  return isTag(value) ? { kind: 'tag', tag: value } : null;
 }
 
 function shorten(value: string): string {

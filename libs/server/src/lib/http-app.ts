@@ -3,7 +3,10 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { DynamicModule } from '@nestjs/common';
 import { LogController } from 'fastify';
+import { isStorableJson, isStorableText, mayHoldUnstorableText } from '@berth/oci';
 import type { Logger } from 'pino';
+import { Problem, ProblemFilter } from './problem';
+import { readBodyWithin } from './refused-body';
 
 /** The largest JSON body the management routes read (blob and manifest bodies are streamed). */
 const JSON_BODY_LIMIT = 1024 * 1024;
@@ -35,47 +38,89 @@ export async function startHttpApp(
     bodyParser: false,
     logger: ['error', 'warn'],
   });
+  // What fails before a controller runs (a body that cannot be parsed, an unknown route) is answered
+  // as problem details too; `/v2` has its own filter, and its bodies are never parsed here.
+  app.useGlobalFilters(new ProblemFilter(options.logger));
   const fastify = app.getHttpAdapter().getInstance();
+  // The OCI routes check each parameter themselves (by the spec's grammars); every other route's
+  // path and query may reach PostgreSQL as they are, so text it cannot store is refused here.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (request.url.startsWith('/v2/') || isStorableUrl(request.url)) {
+      done();
+      return;
+    }
+    void reply
+      .code(400)
+      .header('content-type', 'application/problem+json')
+      .send(JSON.stringify(unstorable('the request URL').toBody(request.url.split('?', 1)[0] ?? '')));
+  });
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('*', (request, payload, done) => {
+  fastify.addContentTypeParser('*', (request, _payload, done) => {
     if (request.url.startsWith('/v2/')) {
       done(null, undefined);
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    payload.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > JSON_BODY_LIMIT) {
-        payload.destroy();
-        done(Object.assign(new Error('request body too large'), { statusCode: 413 }), undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    payload.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text === '') {
-        done(null, undefined);
-        return;
-      }
-      if (request.headers['content-type']?.startsWith('application/x-www-form-urlencoded') === true) {
-        done(null, formFields(text));
-        return;
-      }
-      try {
-        done(null, JSON.parse(text) as unknown);
-      } catch {
-        done(Object.assign(new Error('request body is not valid JSON'), { statusCode: 400 }), undefined);
-      }
-    });
-    payload.on('error', (error) => {
-      done(error, undefined);
-    });
+    readBodyWithin(request.raw, JSON_BODY_LIMIT).then(
+      (bytes) => {
+        if (bytes === null) {
+          // The problem filter answers 413 and drops the rest of the body (see discardRefusedBody).
+          done(Object.assign(new Error('request body too large'), { statusCode: 413 }), undefined);
+          return;
+        }
+        const [error, body] = parseBody(bytes.toString('utf8'), request.headers['content-type']);
+        done(error, body);
+      },
+      (error: unknown) => {
+        done(error instanceof Error ? error : new Error(String(error)), undefined);
+      },
+    );
   });
   app.enableShutdownHooks();
   await app.listen(options.port, options.host);
   return app;
+}
+
+/** Whether a URL's decoded path and query hold only text PostgreSQL can store. */
+function isStorableUrl(url: string): boolean {
+  const query = url.indexOf('?');
+  try {
+    if (!isStorableText(decodeURIComponent(query === -1 ? url : url.slice(0, query)))) return false;
+  } catch {
+    // A malformed escape is the router's to answer, as before.
+    return true;
+  }
+  if (query === -1) return true;
+  for (const [key, value] of new URLSearchParams(url.slice(query + 1)))
+    if (!isStorableText(key) || !isStorableText(value)) return false;
+  return true;
+}
+
+/** The 400 for input that PostgreSQL could not store (U+0000, an unpaired surrogate). */
+function unstorable(where: string): Problem {
+  return new Problem(
+    'bad-request',
+    `${where} contains text that cannot be stored: U+0000 or an unpaired surrogate`,
+  );
+}
+
+/**
+ * A management request's body: a form for the OAuth2 token endpoint, else JSON; an error with the
+ * status to answer when it is not valid or holds text PostgreSQL cannot store.
+ */
+function parseBody(text: string, contentType: string | undefined): [Error | null, unknown] {
+  if (text === '') return [null, undefined];
+  if (contentType?.startsWith('application/x-www-form-urlencoded') === true) {
+    const fields = formFields(text);
+    return isStorableJson(fields) ? [null, fields] : [unstorable('the form'), undefined];
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return [Object.assign(new Error('request body is not valid JSON'), { statusCode: 400 }), undefined];
+  }
+  if (mayHoldUnstorableText(text) && !isStorableJson(body)) return [unstorable('the JSON body'), undefined];
+  return [null, body];
 }
 
 /** A form body as an object; a repeated field becomes an array. */

@@ -1,4 +1,5 @@
 import { Catch, HttpException, Inject, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { discardRefusedBody } from './refused-body';
 import { LOGGER } from './tokens';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -66,6 +67,10 @@ export class ProblemFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     if (reply.sent) return;
     const problem = this.toProblem(exception, request);
+    // A body refused before it was read (too large, no credentials) is dropped after the answer.
+    reply.raw.once('finish', () => {
+      discardRefusedBody(request.raw);
+    });
     void reply
       .code(problem.status)
       .headers(problem.headers)
