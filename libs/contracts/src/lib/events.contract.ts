@@ -36,7 +36,10 @@ export const ManifestPushed = event(
   }),
 );
 
-/** A manifest was deleted from a repository, with the tags that pointed at it. */
+/**
+ * A manifest was deleted from a repository, with the tags that pointed at it (the first 1,000 in
+ * byte order: an event must fit in a bus message).
+ */
 export const ManifestDeleted = event(
   'berth.manifest.deleted.v1',
   z.object({ ...base, digest, tags: z.array(z.string()) }),

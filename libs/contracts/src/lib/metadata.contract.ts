@@ -22,26 +22,26 @@ export const ResolveManifest = rpc(
   manifestInfo,
 );
 
-const descriptorRef = z.object({ digest, mediaType: z.string(), size: z.number().int().nonnegative() });
+/** The most tags one manifest PUT may point at (the reference plus `?tag=` parameters). */
+export const MAX_TAGS_PER_PUT = 100;
 
 /**
  * Records a manifest whose bytes the gateway has already stored by digest, and points tags at it.
- * Fails with `MANIFEST_BLOB_UNKNOWN` when a referenced blob or child manifest is not in the
- * repository. The push events are written here, in the transaction that records it.
+ * Metadata reads and parses the stored bytes itself, so the message stays small however large the
+ * manifest (NATS refuses messages over 1 MB; a manifest may have 4 MiB). Fails with
+ * `MANIFEST_BLOB_UNKNOWN` when a referenced blob or child manifest is not in the repository, and
+ * `MANIFEST_INVALID` when the stored bytes are not a valid manifest of that digest. The push
+ * events are written here, in the transaction that records it.
  */
 export const PutManifest = rpc(
-  'berth.rpc.metadata.manifest.put.v1',
+  'berth.rpc.metadata.manifest.put.v2',
   z.object({
     repository,
     digest,
-    mediaType: z.string(),
+    /** The `Content-Type` the manifest was pushed with, if any (it may name the media type). */
+    contentType: z.string().max(256).nullable(),
     size: z.number().int().nonnegative(),
-    artifactType: z.string().nullable(),
-    tags: z.array(z.string()),
-    blobs: z.array(descriptorRef),
-    manifests: z.array(descriptorRef),
-    subjectDigest: digest.nullable(),
-    annotations: z.record(z.string(), z.string()).nullable(),
+    tags: z.array(z.string().max(128)).max(MAX_TAGS_PER_PUT),
     requestId: z.string().nullable(),
     actor,
   }),
@@ -89,11 +89,20 @@ export const referrerDescriptor = z.object({
 });
 export type ReferrerDescriptor = z.infer<typeof referrerDescriptor>;
 
-/** The manifests whose `subject` is the given digest, optionally filtered by artifact type. */
+/**
+ * A page of the manifests whose `subject` is the given digest, optionally of one artifact type,
+ * oldest first: those after the referrer `after` (null: from the first). `more` when another page
+ * follows (the page is bounded in bytes, so that the reply always fits on the bus).
+ */
 export const ListReferrers = rpc(
-  'berth.rpc.metadata.referrers.list.v1',
-  z.object({ repository, digest, artifactType: z.string().nullable() }),
-  z.object({ referrers: z.array(referrerDescriptor) }),
+  'berth.rpc.metadata.referrers.list.v2',
+  z.object({
+    repository,
+    digest,
+    artifactType: z.string().nullable(),
+    after: digest.nullable(),
+  }),
+  z.object({ referrers: z.array(referrerDescriptor), more: z.boolean() }),
 );
 
 /** Tells every metadata instance that a repository's manifests or tags changed. */

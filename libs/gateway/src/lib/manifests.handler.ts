@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Bus } from '@berth/bus';
-import { DeleteManifest, PutManifest, ResolveManifest } from '@berth/contracts';
+import { DeleteManifest, MAX_TAGS_PER_PUT, PutManifest, ResolveManifest } from '@berth/contracts';
 import {
   MAX_MANIFEST_BYTES,
   OciError,
@@ -10,9 +10,11 @@ import {
   parseManifest,
   parseReference,
   parseTag,
+  referenceOrNull,
+  type Reference,
   type RepositoryName,
 } from '@berth/oci';
-import { STORAGE } from '@berth/server';
+import { STORAGE, readBodyWithin } from '@berth/server';
 import { BlobLayout, PathNotFoundError, objectExists, type StorageDriver } from '@berth/storage';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryAuth } from './auth/registry-auth';
@@ -41,7 +43,7 @@ export class ManifestsHandler {
     name: RepositoryName,
     reference: string,
   ): Promise<void> {
-    const parsed = parseReference(reference);
+    const parsed = knownReference(name, reference);
     const info = await this.bus.request(ResolveManifest, { repository: name, reference });
     const etag = `"${info.digest}"`;
     reply
@@ -83,6 +85,14 @@ export class ManifestsHandler {
     const reference = parseReference(rawReference);
     const tags = queryParams(request, 'tag').map(parseTag);
     if (reference.kind === 'tag') tags.unshift(reference.tag);
+    if (new Set(tags).size > MAX_TAGS_PER_PUT)
+      throw new OciError(
+        'MANIFEST_INVALID',
+        `a manifest is tagged with at most ${MAX_TAGS_PER_PUT} tags at once`,
+        {
+          limit: MAX_TAGS_PER_PUT,
+        },
+      );
     const bytes = await readBody(request);
     const manifest = parseManifest(bytes, header(request, 'content-type'));
     const digest = digestOf(
@@ -101,22 +111,12 @@ export class ManifestsHandler {
       await this.storage.putContent(BlobLayout.blobData(digest), bytes);
     }
     this.bodies.set(digest, bytes);
-    const descriptor = (d: { digest: string; mediaType: string; size: number }) => ({
-      digest: d.digest,
-      mediaType: d.mediaType,
-      size: d.size,
-    });
     await this.bus.request(PutManifest, {
       repository: name,
       digest,
-      mediaType: manifest.mediaType,
+      contentType: header(request, 'content-type')?.slice(0, 256) ?? null,
       size: bytes.length,
-      artifactType: manifest.artifactType,
       tags: [...new Set(tags)],
-      blobs: manifest.blobs.map(descriptor),
-      manifests: manifest.manifests.map(descriptor),
-      subjectDigest: manifest.subject?.digest ?? null,
-      annotations: manifest.annotations,
       requestId: requestId(request),
       actor: this.auth.actorOf(request),
     });
@@ -132,7 +132,7 @@ export class ManifestsHandler {
     name: RepositoryName,
     reference: string,
   ): Promise<void> {
-    parseReference(reference);
+    knownReference(name, reference);
     await this.bus.request(DeleteManifest, {
       repository: name,
       reference,
@@ -157,6 +157,17 @@ export class ManifestsHandler {
   }
 }
 
+/**
+ * The reference of a read or delete; one that no manifest can be stored under (neither a tag nor
+ * a digest) is simply unknown: 404 `MANIFEST_UNKNOWN`, as Distribution answers.
+ */
+function knownReference(name: RepositoryName, reference: string): Reference {
+  const parsed = referenceOrNull(reference);
+  if (parsed === null)
+    throw new OciError('MANIFEST_UNKNOWN', `manifest unknown: ${name}:${reference.slice(0, 300)}`);
+  return parsed;
+}
+
 /** Reads a manifest body, refusing more than {@link MAX_MANIFEST_BYTES} with `MANIFEST_TOO_LARGE` (413). */
 async function readBody(request: FastifyRequest): Promise<Buffer> {
   const tooLarge = () =>
@@ -165,12 +176,7 @@ async function readBody(request: FastifyRequest): Promise<Buffer> {
     });
   const declared = header(request, 'content-length');
   if (declared !== undefined && Number(declared) > MAX_MANIFEST_BYTES) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request.raw) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_MANIFEST_BYTES) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  const body = await readBodyWithin(request.raw, MAX_MANIFEST_BYTES);
+  if (body === null) throw tooLarge();
+  return body;
 }

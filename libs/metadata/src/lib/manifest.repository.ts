@@ -5,6 +5,9 @@ import type { EventsOf, Outbox } from '@berth/outbox';
 
 type Tx = Prisma.TransactionClient;
 
+/** The most tag names one event lists (1,000 of 128 characters fit well in a bus message). */
+export const MAX_EVENT_TAGS = 1_000;
+
 /** A manifest to record, with what it references. */
 export interface NewManifest {
   readonly repository: string;
@@ -161,7 +164,8 @@ export class ManifestRepository {
 
   /**
    * Deletes a manifest with its tags, in one transaction with the events `eventsOf` builds from
-   * those tags. Returns the tags, or null (and writes nothing) if there was no such manifest.
+   * those tags. Returns the tags (the first {@link MAX_EVENT_TAGS} in byte order), or null (and
+   * writes nothing) if there was no such manifest.
    */
   async deleteManifest(
     repository: string,
@@ -175,9 +179,11 @@ export class ManifestRepository {
         FOR UPDATE OF m`;
       const id = rows[0]?.id;
       if (id === undefined) return null;
-      // Tags cascade with the manifest; the event still wants their names.
+      // Tags cascade with the manifest; the event still wants their names, as many as an event
+      // can carry (events cross the bus, whose messages are bounded).
       const names = (
-        await tx.$queryRaw<{ name: string }[]>`SELECT name FROM tag WHERE manifest_id = ${id} ORDER BY name`
+        await tx.$queryRaw<{ name: string }[]>`
+          SELECT name FROM tag WHERE manifest_id = ${id} ORDER BY name LIMIT ${MAX_EVENT_TAGS}`
       ).map((tag) => tag.name);
       await tx.$executeRaw`DELETE FROM manifest WHERE id = ${id}`;
       await this.outbox.write(tx, eventsOf(names));
@@ -241,11 +247,16 @@ export class ManifestRepository {
     );
   }
 
-  /** The manifests of a repository whose subject is `digest`, optionally of one artifact type. */
+  /**
+   * Up to `limit` manifests of a repository whose subject is `digest`, optionally of one artifact
+   * type, oldest first, after the referrer `after` (null: from the first).
+   */
   async listReferrers(
     repository: string,
     digest: string,
     artifactType: string | null,
+    after: string | null,
+    limit: number,
   ): Promise<ReferrerDescriptor[]> {
     const rows = await this.db.$queryRaw<
       {
@@ -260,7 +271,10 @@ export class ManifestRepository {
       FROM manifest m JOIN repository r ON r.id = m.repository_id
       WHERE r.name = ${repository} AND m.subject_digest = ${digest}
         AND (${artifactType}::text IS NULL OR m.artifact_type = ${artifactType}::text)
-      ORDER BY m.created_at, m.id`;
+        AND (${after}::text IS NULL OR (m.created_at, m.id) > (
+          SELECT a.created_at, a.id FROM manifest a WHERE a.repository_id = r.id AND a.digest = ${after}::text))
+      ORDER BY m.created_at, m.id
+      LIMIT ${limit}`;
     return rows.map((row) => {
       const descriptor: ReferrerDescriptor = {
         mediaType: row.media_type,

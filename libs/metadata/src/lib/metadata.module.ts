@@ -18,11 +18,13 @@ import {
 } from '@berth/contracts';
 import type { Database } from '@berth/db';
 import { Outbox, OutboxRelay } from '@berth/outbox';
-import { CONFIG, DATABASE, LOGGER, Readiness } from '@berth/server';
+import { CONFIG, DATABASE, LOGGER, Readiness, STORAGE } from '@berth/server';
+import type { StorageDriver } from '@berth/storage';
 import type { Logger } from 'pino';
 import { ManifestCache } from './manifest.cache';
 import { ManifestRepository } from './manifest.repository';
 import { MetadataService } from './metadata.service';
+import { StoredManifests } from './stored-manifests';
 
 /**
  * The metadata service as a module: it answers the metadata subjects on the bus, whichever shape
@@ -40,8 +42,14 @@ import { MetadataService } from './metadata.service';
     },
     {
       provide: MetadataService,
-      inject: [DATABASE, CONFIG, Bus, OutboxRelay],
-      useFactory: (database: Database, config: BerthConfig, bus: Bus, relay: OutboxRelay) =>
+      inject: [DATABASE, CONFIG, Bus, OutboxRelay, STORAGE],
+      useFactory: (
+        database: Database,
+        config: BerthConfig,
+        bus: Bus,
+        relay: OutboxRelay,
+        storage: StorageDriver,
+      ) =>
         new MetadataService(
           new ManifestRepository(
             database.client,
@@ -51,6 +59,7 @@ import { MetadataService } from './metadata.service';
           ),
           new ManifestCache(config.cache.manifestEntries),
           bus,
+          new StoredManifests(storage),
         ),
     },
   ],
