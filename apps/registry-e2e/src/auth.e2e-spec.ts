@@ -1,7 +1,7 @@
 import { generateSigningKey, signToken } from '@berth/auth-core';
 import { startBerth, type RunningBerth } from '@berth/testing';
 import { api, apiJson, basicAuth, provisionRobot } from './support/auth';
-import { OciClient, errorCodes, repoName, type Credentials } from './support/oci-client';
+import { OciClient, errorCodes, randomBlob, repoName, type Credentials } from './support/oci-client';
 import { SHAPES } from './support/shapes';
 
 /** Asks the token endpoint (GET flavour) for scopes, as someone or anonymously. */
@@ -72,6 +72,27 @@ describe.each(SHAPES)('identity and access: $label', (shape) => {
       const head = await v2(berth, 'HEAD', `/v2/${name}/manifests/v1`);
       expect(head.status).toBe(401);
       expect(head.headers.get('www-authenticate')).toContain(`scope="repository:${name}:pull"`);
+    });
+
+    it('asks for pull,push on an upload and for pull on a mount source, so a client that follows it mounts', async () => {
+      const from = repoName();
+      const to = repoName();
+      const blob = randomBlob();
+      await pusher.pushBlob(from, blob);
+      const mount = `/v2/${to}/blobs/uploads/?mount=${blob.digest}&from=${from}`;
+      const challenged = await v2(berth, 'POST', mount);
+      expect(challenged.status).toBe(401);
+      const scope = /scope="([^"]*)"/.exec(challenged.headers.get('www-authenticate') ?? '')?.[1] ?? '';
+      expect(scope).toBe(`repository:${to}:pull,push repository:${from}:pull`);
+      const plain = await v2(berth, 'POST', `/v2/${to}/blobs/uploads/`);
+      expect(plain.headers.get('www-authenticate')).toContain(`scope="repository:${to}:pull,push"`);
+      const token = await tokenFor(berth, robot, scope.split(' '));
+      const mounted = await v2(berth, 'POST', mount, token.token);
+      expect(mounted.status).toBe(201);
+      expect(mounted.headers.get('docker-content-digest')).toBe(blob.digest);
+      // A token without pull on the source still gets an upload session: the spec's fallback.
+      const pushOnly = await tokenFor(berth, robot, [`repository:${to}:push`]);
+      expect((await v2(berth, 'POST', mount, pushOnly.token)).status).toBe(202);
     });
 
     it('lets any valid token, even an anonymous one, through /v2/ (the login check)', async () => {

@@ -14,7 +14,7 @@ import { Bus } from '@berth/bus';
 import { LruCache, RevocableCache } from '@berth/cache';
 import type { BerthConfig } from '@berth/config';
 import { AuthorizeBasic, GetSigningKeys, SigningKeysChanged, SubjectRevoked } from '@berth/contracts';
-import { OciError } from '@berth/oci';
+import { OciError, isRepositoryName, type RepositoryName } from '@berth/oci';
 import { CONFIG, LOGGER } from '@berth/server';
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -32,7 +32,7 @@ export interface Grant {
  */
 export class AuthError extends OciError {
   constructor(
-    code: 'UNAUTHORIZED' | 'DENIED' | 'TOO_MANY_REQUESTS' | 'UNAVAILABLE',
+    code: 'UNAUTHORIZED' | 'DENIED' | 'TOOMANYREQUESTS' | 'UNAVAILABLE',
     message: string,
     readonly headers: Readonly<Record<string, string>>,
     status?: number,
@@ -97,11 +97,12 @@ export class RegistryAuth implements OnModuleInit {
    */
   async authorize(request: FastifyRequest, route: Route): Promise<Grant> {
     const required = requiredScopes(route, request.method);
-    const grant = await this.credentialsOf(request, required);
-    if (!grant) throw this.challenge(request, required, 'UNAUTHORIZED', 'authentication required');
+    const wanted = wantedScopes(route, request.method, mountSource(request));
+    const grant = await this.credentialsOf(request, wanted);
+    if (!grant) throw this.challenge(request, wanted, 'UNAUTHORIZED', 'authentication required');
     for (const scope of required) {
       if (!scope.actions.every((action) => allows(grant.access, scope.type, scope.name, action)))
-        throw this.challenge(request, required, 'DENIED', 'requested access to the resource is denied', true);
+        throw this.challenge(request, wanted, 'DENIED', 'requested access to the resource is denied', true);
     }
     grants.set(request, grant);
     return grant;
@@ -189,7 +190,7 @@ export class RegistryAuth implements OnModuleInit {
     });
     if (!answer.ok) {
       if (answer.reason === 'rate_limited')
-        throw new AuthError('TOO_MANY_REQUESTS', 'too many failed logins', {
+        throw new AuthError('TOOMANYREQUESTS', 'too many failed logins', {
           'retry-after': String(answer.retryAfterSeconds ?? 60),
         });
       if (answer.reason === 'unavailable')
@@ -266,6 +267,35 @@ export function requiredScopes(route: Route, method: string): ResourceScope[] {
     case 'upload':
       return on(route.name, 'push');
   }
+}
+
+/**
+ * The scopes a client is told to ask for, which may be more than the route needs: an upload asks
+ * for `pull,push` on its repository, as Distribution's challenge does, and a cross-repository
+ * mount also for `pull` on the repository it mounts from. Without that, a client that follows the
+ * challenge gets a token that cannot read the source and the mount falls back to an upload. What
+ * is granted of the extra is used if it is there; only {@link requiredScopes} is enforced.
+ */
+export function wantedScopes(
+  route: Route,
+  method: string,
+  mountFrom: RepositoryName | null,
+): ResourceScope[] {
+  if (route.kind !== 'uploads' && route.kind !== 'upload') return requiredScopes(route, method);
+  const scopes: ResourceScope[] = [{ type: 'repository', name: route.name, actions: ['pull', 'push'] }];
+  if (route.kind === 'uploads' && mountFrom !== null && mountFrom !== route.name)
+    scopes.push({ type: 'repository', name: mountFrom, actions: ['pull'] });
+  return scopes;
+}
+
+/** The repository a `POST …/blobs/uploads/?mount=&from=` mounts from, if it names a valid one. */
+function mountSource(request: FastifyRequest): RepositoryName | null {
+  if (request.method !== 'POST') return null;
+  const query = request.query as Record<string, string | string[] | undefined>;
+  const mount = query['mount'];
+  const from = query['from'];
+  if (mount === undefined || typeof from !== 'string' || !isRepositoryName(from)) return null;
+  return from;
 }
 
 function originOf(request: FastifyRequest): string {
