@@ -599,7 +599,6 @@ describe.each(SHAPES)('OCI conformance: $label', (shape) => {
       ['blob GET', 'GET', '/blobs/sha256:abc'],
       ['blob HEAD', 'HEAD', '/blobs/md5:d41d8cd98f00b204e9800998ecf8427e'],
       ['blob DELETE', 'DELETE', '/blobs/sha256:ZZ'],
-      ['manifest GET', 'GET', '/manifests/sha256:123'],
       ['mount', 'POST', '/blobs/uploads/?mount=sha256:1&from=a/b'],
       ['monolithic upload', 'POST', '/blobs/uploads/?digest=nope:1'],
       ['referrers', 'GET', '/referrers/sha256:'],
@@ -609,19 +608,55 @@ describe.each(SHAPES)('OCI conformance: $label', (shape) => {
       if (method !== 'HEAD') expect(await errorCodes(response)).toEqual(['DIGEST_INVALID']);
     });
 
-    it('refuses tags that are too long or have bad characters', async () => {
+    it('refuses to store a manifest under a tag that is too long or has bad characters, naming the tag', async () => {
       const name = repoName();
       const { manifest } = await sut.pushImage(name, 'ok');
       for (const tag of ['t'.repeat(129), '-lead', 'a+b']) {
         const response = await sut.putManifest(name, encodeURIComponent(tag), manifest);
         expect(response.status).toBe(400);
-        expect(await errorCodes(response)).toEqual(['TAG_INVALID']);
+        const body = (await response.json()) as { errors: { code: string; detail: unknown }[] };
+        expect(body.errors).toEqual([expect.objectContaining({ code: 'MANIFEST_INVALID', detail: { tag } })]);
       }
       const viaQuery = await sut.request('PUT', `/v2/${name}/manifests/${manifest.digest}?tag=.bad`, {
         headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
         body: manifest.bytes,
       });
       expect(viaQuery.status).toBe(400);
+      expect(await errorCodes(viaQuery)).toEqual(['MANIFEST_INVALID']);
+    });
+
+    it.each([
+      ['an invalid tag (the conformance suite)', '.INVALID_MANIFEST_NAME'],
+      ['a tag over 128 characters', 't'.repeat(129)],
+      ['a malformed digest', 'sha256:123'],
+      ['an unknown algorithm', 'md5:d41d8cd98f00b204e9800998ecf8427e'],
+    ])(
+      'answers GET, HEAD and DELETE of a manifest by %s with 404 MANIFEST_UNKNOWN',
+      async (_label, reference) => {
+        const name = repoName();
+        await sut.pushImage(name, 'v1');
+        for (const method of ['GET', 'HEAD', 'DELETE']) {
+          const response = await sut.request(
+            method,
+            `/v2/${name}/manifests/${encodeURIComponent(reference)}`,
+          );
+          expect(response.status).toBe(404);
+          if (method !== 'HEAD') expect(await errorCodes(response)).toEqual(['MANIFEST_UNKNOWN']);
+        }
+      },
+    );
+
+    it('refuses more than 100 tags in one manifest PUT', async () => {
+      const name = repoName();
+      const { manifest } = await sut.pushImage(name, 'ok');
+      const tags = Array.from({ length: 101 }, (_, i) => `t${i}`);
+      const query = tags.map((tag) => `tag=${tag}`).join('&');
+      const response = await sut.request('PUT', `/v2/${name}/manifests/${manifest.digest}?${query}`, {
+        headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+        body: manifest.bytes,
+      });
+      expect(response.status).toBe(400);
+      expect(await errorCodes(response)).toEqual(['MANIFEST_INVALID']);
     });
 
     it('answers unsupported methods with 405', async () => {
