@@ -3,6 +3,11 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CidrError, parseCidr } from '@berth/webhooks-core';
+import { EACH, declaredLeaves, env, masked, secret } from './settings.registry';
+
+// Every object is strict: a key the schema does not know (a typo in the YAML file) is a problem
+// reported with its path, not silently dropped. Each leaf that the environment can set names its
+// variable where it is declared; the variable map and the secrets are derived from the schema.
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().int().positive();
@@ -11,21 +16,25 @@ const bool = z.union([
   z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
 ]);
 
-const ldap = z.object({
-  url: z.url({ protocol: /^ldaps?$/ }),
-  bindDn: z.string().min(1),
-  bindPassword: z.string().min(1),
-  userBase: z.string().min(1),
-  userFilter: z.string().includes('{username}').default('(uid={username})'),
-  groupBase: z.string().min(1),
-  groupFilter: z
-    .string()
-    .refine((f) => f.includes('{dn}') || f.includes('{username}'), 'must contain {dn} or {username}')
-    .default('(member={dn})'),
-  groupNameAttribute: z.string().min(1).default('cn'),
-  emailAttribute: z.string().min(1).default('mail'),
-  timeoutMs: z.coerce.number().int().positive().default(5000),
-  startTls: bool.default(false),
+const ldap = z.strictObject({
+  // The LDAP URL has always been masked with the other `url`s; it stays so.
+  url: secret('BERTH_LDAP_URL', z.url({ protocol: /^ldaps?$/ })),
+  bindDn: env('BERTH_LDAP_BIND_DN', z.string().min(1)),
+  bindPassword: secret('BERTH_LDAP_BIND_PASSWORD', z.string().min(1)),
+  userBase: env('BERTH_LDAP_USER_BASE', z.string().min(1)),
+  userFilter: env('BERTH_LDAP_USER_FILTER', z.string().includes('{username}').default('(uid={username})')),
+  groupBase: env('BERTH_LDAP_GROUP_BASE', z.string().min(1)),
+  groupFilter: env(
+    'BERTH_LDAP_GROUP_FILTER',
+    z
+      .string()
+      .refine((f) => f.includes('{dn}') || f.includes('{username}'), 'must contain {dn} or {username}')
+      .default('(member={dn})'),
+  ),
+  groupNameAttribute: env('BERTH_LDAP_GROUP_NAME_ATTRIBUTE', z.string().min(1).default('cn')),
+  emailAttribute: env('BERTH_LDAP_EMAIL_ATTRIBUTE', z.string().min(1).default('mail')),
+  timeoutMs: env('BERTH_LDAP_TIMEOUT_MS', z.coerce.number().int().positive().default(5000)),
+  startTls: env('BERTH_LDAP_START_TLS', bool.default(false)),
 });
 
 const action = z.enum(['pull', 'push', 'delete']);
@@ -36,7 +45,7 @@ const action = z.enum(['pull', 'push', 'delete']);
  * `claims` (globs: `*` within a `/` segment, `**` across) get `permissions`, in the name of
  * `oidc$<robot>`.
  */
-const oidcTrust = z.object({
+const oidcTrust = z.strictObject({
   issuer: z.url(),
   audience: z.string().min(1),
   /**
@@ -49,7 +58,7 @@ const oidcTrust = z.object({
   robot: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/),
   permissions: z
     .array(
-      z.object({
+      z.strictObject({
         project: z.string().min(1),
         repositories: z.array(z.string().min(1)).optional(),
         actions: z.array(action).min(1),
@@ -58,100 +67,113 @@ const oidcTrust = z.object({
     .min(1),
 });
 
-const oidcLogin = z.object({
-  issuer: z.url(),
-  clientId: z.string().min(1),
-  clientSecret: z.string().min(1).optional(),
+const oidcLogin = z.strictObject({
+  issuer: env('BERTH_OIDC_ISSUER', z.url()),
+  clientId: env('BERTH_OIDC_CLIENT_ID', z.string().min(1)),
+  clientSecret: secret('BERTH_OIDC_CLIENT_SECRET', z.string().min(1).optional()),
   /** Where the provider sends users back: `<public URL>/api/v1/auth/oidc/callback`. */
-  redirectUri: z.url(),
-  scope: z.string().default('openid profile email'),
-  usernameClaim: z.string().min(1).default('preferred_username'),
-  groupsClaim: z.string().min(1).default('groups'),
+  redirectUri: env('BERTH_OIDC_REDIRECT_URI', z.url()),
+  scope: env('BERTH_OIDC_SCOPE', z.string().default('openid profile email')),
+  usernameClaim: env('BERTH_OIDC_USERNAME_CLAIM', z.string().min(1).default('preferred_username')),
+  groupsClaim: env('BERTH_OIDC_GROUPS_CLAIM', z.string().min(1).default('groups')),
   /** Whether a first login creates the user (otherwise an admin must create it first). */
-  autoCreate: bool.default(true),
+  autoCreate: env('BERTH_OIDC_AUTO_CREATE', bool.default(true)),
 });
 
-const schema = z.object({
-  dataDir: z.string().min(1).default('./data'),
+const schema = z.strictObject({
+  dataDir: env('BERTH_DATA_DIR', z.string().min(1).default('./data')),
   http: z
-    .object({
-      host: z.string().min(1).default('0.0.0.0'),
-      port: port.default(5000),
+    .strictObject({
+      host: env('BERTH_HTTP_HOST', z.string().min(1).default('0.0.0.0')),
+      port: env('BERTH_HTTP_PORT', port.default(5000)),
       /** Redirect blob GETs to the storage's presigned URL when the driver offers one. */
-      redirectBlobs: bool.default(false),
+      redirectBlobs: env('BERTH_HTTP_REDIRECT_BLOBS', bool.default(false)),
     })
     .prefault({}),
   log: z
-    .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .strictObject({
+      level: env(
+        'BERTH_LOG_LEVEL',
+        z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      ),
+      /** `auto`: pretty lines when stdout is a terminal, JSON lines otherwise. */
+      format: env('BERTH_LOG_FORMAT', z.enum(['auto', 'json', 'pretty']).default('auto')),
+    })
     .prefault({}),
   database: z
-    .object({
+    .strictObject({
       /** A PostgreSQL URL; unset means the embedded PGlite under `<dataDir>/pg`. */
-      url: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+      url: secret('BERTH_DATABASE_URL', z.url({ protocol: /^postgres(ql)?$/ }).optional()),
     })
     .prefault({}),
   bus: z
-    .object({
-      kind: z.enum(['in-process', 'nats']).default('in-process'),
-      natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
-      namespace: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]*$/)
-        .default(''),
+    .strictObject({
+      kind: env('BERTH_BUS', z.enum(['in-process', 'nats']).default('in-process')),
+      natsUrl: env('BERTH_NATS_URL', z.string().min(1).default('nats://127.0.0.1:4222')),
+      namespace: env(
+        'BERTH_NATS_NAMESPACE',
+        z
+          .string()
+          .regex(/^[A-Za-z0-9_-]*$/)
+          .default(''),
+      ),
     })
     .prefault({}),
   storage: z
-    .object({
-      driver: z.enum(['filesystem', 's3']).default('filesystem'),
+    .strictObject({
+      driver: env('BERTH_STORAGE_DRIVER', z.enum(['filesystem', 's3']).default('filesystem')),
       /** Filesystem root; defaults to `<dataDir>/blobs`. */
-      root: z.string().min(1).optional(),
+      root: env('BERTH_STORAGE_ROOT', z.string().min(1).optional()),
       s3: z
-        .object({
-          endpoint: z.url().optional(),
-          region: z.string().min(1).default('us-east-1'),
-          bucket: z.string().min(3).optional(),
-          accessKey: z.string().min(1).optional(),
-          secretKey: z.string().min(1).optional(),
-          prefix: z.string().default(''),
+        .strictObject({
+          endpoint: env('BERTH_S3_ENDPOINT', z.url().optional()),
+          region: env('BERTH_S3_REGION', z.string().min(1).default('us-east-1')),
+          bucket: env('BERTH_S3_BUCKET', z.string().min(3).optional()),
+          accessKey: secret('BERTH_S3_ACCESS_KEY', z.string().min(1).optional()),
+          secretKey: secret('BERTH_S3_SECRET_KEY', z.string().min(1).optional()),
+          prefix: env('BERTH_S3_PREFIX', z.string().default('')),
         })
         .prefault({}),
     })
     .prefault({}),
   uploads: z
-    .object({
+    .strictObject({
       /** An upload session untouched for this long is abandoned and swept. */
-      ttlSeconds: seconds.default(24 * 3600),
-      sweepIntervalSeconds: seconds.default(600),
+      ttlSeconds: env('BERTH_UPLOAD_TTL_SECONDS', seconds.default(24 * 3600)),
+      sweepIntervalSeconds: env('BERTH_UPLOAD_SWEEP_INTERVAL_SECONDS', seconds.default(600)),
     })
     .prefault({}),
   auth: z
-    .object({
+    .strictObject({
       /**
        * `token`: every `/v2/` request needs a token from the token service (the default). `none`:
        * no authentication at all, for benchmarks and throwaway local use only.
        */
-      mode: z.enum(['token', 'none']).default('token'),
+      mode: env('BERTH_AUTH_MODE', z.enum(['token', 'none']).default('token')),
       /** The `service` of the challenge and the `aud` of tokens. */
-      service: z.string().min(1).default('berth'),
+      service: env('BERTH_AUTH_SERVICE', z.string().min(1).default('berth')),
       /** The `iss` of tokens. */
-      issuer: z.string().min(1).default('berth-token-service'),
+      issuer: env('BERTH_AUTH_ISSUER', z.string().min(1).default('berth-token-service')),
       /** The token endpoint clients are sent to; unset means `<the request's origin>/token`. */
-      realm: z.url().optional(),
-      tokenTtlSeconds: seconds.default(300),
-      refreshTokenTtlSeconds: seconds.default(30 * 24 * 3600),
+      realm: env('BERTH_AUTH_REALM', z.url().optional()),
+      tokenTtlSeconds: env('BERTH_AUTH_TOKEN_TTL_SECONDS', seconds.default(300)),
+      refreshTokenTtlSeconds: env('BERTH_AUTH_REFRESH_TOKEN_TTL_SECONDS', seconds.default(30 * 24 * 3600)),
       /** A signing key is replaced after this long; the old one is published until its tokens expire. */
-      keyRotationSeconds: seconds.default(30 * 24 * 3600),
+      keyRotationSeconds: env('BERTH_AUTH_KEY_ROTATION_SECONDS', seconds.default(30 * 24 * 3600)),
       /** The first start's admin password; unset means one is generated and printed once. */
-      adminPassword: z.string().min(8).optional(),
+      adminPassword: secret('BERTH_ADMIN_PASSWORD', z.string().min(8).optional()),
       /** How long a gateway trusts a Basic credential it had checked. */
-      basicCacheSeconds: z.coerce.number().int().nonnegative().default(30),
+      basicCacheSeconds: env(
+        'BERTH_AUTH_BASIC_CACHE_SECONDS',
+        z.coerce.number().int().nonnegative().default(30),
+      ),
       rateLimit: z
-        .object({
-          windowSeconds: seconds.default(300),
+        .strictObject({
+          windowSeconds: env('BERTH_AUTH_RATE_LIMIT_WINDOW_SECONDS', seconds.default(300)),
           /** Failed logins per account within the window before that account is refused. */
-          failuresPerAccount: seconds.default(10),
+          failuresPerAccount: env('BERTH_AUTH_RATE_LIMIT_FAILURES_PER_ACCOUNT', seconds.default(10)),
           /** Failed logins per source address within the window before that address is refused. */
-          failuresPerAddress: seconds.default(30),
+          failuresPerAddress: env('BERTH_AUTH_RATE_LIMIT_FAILURES_PER_ADDRESS', seconds.default(30)),
         })
         .prefault({}),
       ldap: ldap.optional(),
@@ -160,69 +182,86 @@ const schema = z.object({
     })
     .prefault({}),
   webhooks: z
-    .object({
+    .strictObject({
       /**
        * The registry's public base URL, for links in webhook payloads (`resource_url`, a
        * CloudEvent's `source`); unset means `http://localhost:<http.port>`.
        */
-      publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+      publicUrl: env('BERTH_PUBLIC_URL', z.url({ protocol: /^https?$/ }).optional()),
       /**
        * The key (32 bytes, base64) that encrypts webhook secrets and headers at rest. Unset: the
        * all-in-one generates one into `<dataDir>/webhook-secret.key`; the distributed shape needs it.
        */
-      secretKey: z
-        .string()
-        .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
-        .optional(),
+      secretKey: secret(
+        'BERTH_WEBHOOK_SECRET_KEY',
+        z
+          .string()
+          .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
+          .optional(),
+      ),
       /** How long a delivery is retried before it is marked failed, counted from its event. */
-      retryWindowSeconds: seconds.default(24 * 3600),
+      retryWindowSeconds: env('BERTH_WEBHOOK_RETRY_WINDOW_SECONDS', seconds.default(24 * 3600)),
       /** How long one attempt may take, connect to last byte read. */
-      timeoutSeconds: seconds.max(120).default(10),
+      timeoutSeconds: env('BERTH_WEBHOOK_TIMEOUT_SECONDS', seconds.max(120).default(10)),
       /** How many deliveries (to different subscriptions) each webhooks instance sends at once. */
-      concurrency: seconds.max(1000).default(32),
+      concurrency: env('BERTH_WEBHOOK_CONCURRENCY', seconds.max(1000).default(32)),
       /**
        * Address ranges that targets may resolve to although they are loopback, link-local or
        * cloud metadata addresses (refused by default), e.g. `10.0.0.0/8,127.0.0.1/32`.
        */
-      allowedCidrs: z
-        .union([z.array(z.string()), z.string().transform((v) => v.split(',').map((c) => c.trim()))])
-        .transform((list) => list.filter((c) => c !== ''))
-        .superRefine((list, context) => {
-          for (const cidr of list) {
-            try {
-              parseCidr(cidr);
-            } catch (error) {
-              if (!(error instanceof CidrError)) throw error;
-              context.addIssue({ code: 'custom', message: error.message });
+      allowedCidrs: env(
+        'BERTH_WEBHOOK_ALLOWED_CIDRS',
+        z
+          .union([z.array(z.string()), z.string().transform((v) => v.split(',').map((c) => c.trim()))])
+          .transform((list) => list.filter((c) => c !== ''))
+          .superRefine((list, context) => {
+            for (const cidr of list) {
+              try {
+                parseCidr(cidr);
+              } catch (error) {
+                if (!(error instanceof CidrError)) throw error;
+                context.addIssue({ code: 'custom', message: error.message });
+              }
             }
-          }
-        })
-        .default([]),
+          })
+          .default([]),
+      ),
     })
     .prefault({}),
   cache: z
-    .object({
+    .strictObject({
       /** How many resolved manifest references each metadata instance keeps in memory. */
-      manifestEntries: z.coerce.number().int().nonnegative().default(10_000),
+      manifestEntries: env(
+        'BERTH_CACHE_MANIFEST_ENTRIES',
+        z.coerce.number().int().nonnegative().default(10_000),
+      ),
       /** How many bytes of manifest bodies each gateway keeps in memory (they are immutable). */
-      manifestBodyBytes: z.coerce
-        .number()
-        .int()
-        .nonnegative()
-        .default(16 * 1024 * 1024),
+      manifestBodyBytes: env(
+        'BERTH_CACHE_MANIFEST_BODY_BYTES',
+        z.coerce
+          .number()
+          .int()
+          .nonnegative()
+          .default(16 * 1024 * 1024),
+      ),
     })
     .prefault({}),
 });
 
-type Parsed = z.infer<typeof schema>;
+/**
+ * The effective configuration in the shape of the YAML file, defaults applied: what
+ * `berth verify-config` prints (masked), and what {@link resolveConfig} turns into a
+ * {@link BerthConfig}.
+ */
+export type BerthSettings = z.output<typeof schema>;
 
 /** Berth's whole configuration, validated. Every service reads the parts it needs. */
 export interface BerthConfig {
   readonly dataDir: string;
-  readonly http: Parsed['http'];
-  readonly log: Parsed['log'];
+  readonly http: BerthSettings['http'];
+  readonly log: LogConfig;
   readonly database: { readonly url: string | null; readonly embeddedDir: string };
-  readonly bus: Parsed['bus'];
+  readonly bus: BerthSettings['bus'];
   readonly storage:
     | { readonly driver: 'filesystem'; readonly root: string }
     | {
@@ -234,17 +273,19 @@ export interface BerthConfig {
         readonly secretKey: string;
         readonly prefix: string;
       };
-  readonly uploads: Parsed['uploads'];
-  readonly cache: Parsed['cache'];
+  readonly uploads: BerthSettings['uploads'];
+  readonly cache: BerthSettings['cache'];
   readonly webhooks: WebhooksConfig;
   readonly auth: AuthConfig;
 }
 
+/** The logger's settings: its level, and `auto`, `json` or `pretty` lines. */
+export type LogConfig = BerthSettings['log'];
 /** The webhooks service's settings. */
-export type WebhooksConfig = Parsed['webhooks'];
+export type WebhooksConfig = BerthSettings['webhooks'];
 
 /** The token service's and the gateway's authentication settings. */
-export type AuthConfig = Parsed['auth'];
+export type AuthConfig = BerthSettings['auth'];
 /** LDAP login settings. */
 export type LdapConfig = z.infer<typeof ldap>;
 /** OIDC login settings (authorization-code flow for people). */
@@ -252,79 +293,28 @@ export type OidcLoginConfig = z.infer<typeof oidcLogin>;
 /** One OIDC ID-token exchange rule (for CI jobs). */
 export type OidcTrustRule = z.infer<typeof oidcTrust>;
 
-/**
- * Each environment variable and the configuration key it sets. Environment wins over the YAML
- * file named by `BERTH_CONFIG`.
- */
-export const ENVIRONMENT_KEYS: Readonly<Record<string, readonly string[]>> = {
-  BERTH_DATA_DIR: ['dataDir'],
-  BERTH_HTTP_HOST: ['http', 'host'],
-  BERTH_HTTP_PORT: ['http', 'port'],
-  BERTH_HTTP_REDIRECT_BLOBS: ['http', 'redirectBlobs'],
-  BERTH_LOG_LEVEL: ['log', 'level'],
-  BERTH_DATABASE_URL: ['database', 'url'],
-  BERTH_BUS: ['bus', 'kind'],
-  BERTH_NATS_URL: ['bus', 'natsUrl'],
-  BERTH_NATS_NAMESPACE: ['bus', 'namespace'],
-  BERTH_STORAGE_DRIVER: ['storage', 'driver'],
-  BERTH_STORAGE_ROOT: ['storage', 'root'],
-  BERTH_S3_ENDPOINT: ['storage', 's3', 'endpoint'],
-  BERTH_S3_REGION: ['storage', 's3', 'region'],
-  BERTH_S3_BUCKET: ['storage', 's3', 'bucket'],
-  BERTH_S3_ACCESS_KEY: ['storage', 's3', 'accessKey'],
-  BERTH_S3_SECRET_KEY: ['storage', 's3', 'secretKey'],
-  BERTH_S3_PREFIX: ['storage', 's3', 'prefix'],
-  BERTH_UPLOAD_TTL_SECONDS: ['uploads', 'ttlSeconds'],
-  BERTH_UPLOAD_SWEEP_INTERVAL_SECONDS: ['uploads', 'sweepIntervalSeconds'],
-  BERTH_CACHE_MANIFEST_ENTRIES: ['cache', 'manifestEntries'],
-  BERTH_CACHE_MANIFEST_BODY_BYTES: ['cache', 'manifestBodyBytes'],
-  BERTH_AUTH_MODE: ['auth', 'mode'],
-  BERTH_AUTH_SERVICE: ['auth', 'service'],
-  BERTH_AUTH_ISSUER: ['auth', 'issuer'],
-  BERTH_AUTH_REALM: ['auth', 'realm'],
-  BERTH_AUTH_TOKEN_TTL_SECONDS: ['auth', 'tokenTtlSeconds'],
-  BERTH_AUTH_REFRESH_TOKEN_TTL_SECONDS: ['auth', 'refreshTokenTtlSeconds'],
-  BERTH_AUTH_KEY_ROTATION_SECONDS: ['auth', 'keyRotationSeconds'],
-  BERTH_ADMIN_PASSWORD: ['auth', 'adminPassword'],
-  BERTH_AUTH_BASIC_CACHE_SECONDS: ['auth', 'basicCacheSeconds'],
-  BERTH_AUTH_RATE_LIMIT_WINDOW_SECONDS: ['auth', 'rateLimit', 'windowSeconds'],
-  BERTH_AUTH_RATE_LIMIT_FAILURES_PER_ACCOUNT: ['auth', 'rateLimit', 'failuresPerAccount'],
-  BERTH_AUTH_RATE_LIMIT_FAILURES_PER_ADDRESS: ['auth', 'rateLimit', 'failuresPerAddress'],
-  BERTH_LDAP_URL: ['auth', 'ldap', 'url'],
-  BERTH_LDAP_BIND_DN: ['auth', 'ldap', 'bindDn'],
-  BERTH_LDAP_BIND_PASSWORD: ['auth', 'ldap', 'bindPassword'],
-  BERTH_LDAP_USER_BASE: ['auth', 'ldap', 'userBase'],
-  BERTH_LDAP_USER_FILTER: ['auth', 'ldap', 'userFilter'],
-  BERTH_LDAP_GROUP_BASE: ['auth', 'ldap', 'groupBase'],
-  BERTH_LDAP_GROUP_FILTER: ['auth', 'ldap', 'groupFilter'],
-  BERTH_LDAP_GROUP_NAME_ATTRIBUTE: ['auth', 'ldap', 'groupNameAttribute'],
-  BERTH_LDAP_EMAIL_ATTRIBUTE: ['auth', 'ldap', 'emailAttribute'],
-  BERTH_LDAP_START_TLS: ['auth', 'ldap', 'startTls'],
-  BERTH_LDAP_TIMEOUT_MS: ['auth', 'ldap', 'timeoutMs'],
-  BERTH_OIDC_ISSUER: ['auth', 'oidc', 'issuer'],
-  BERTH_OIDC_CLIENT_ID: ['auth', 'oidc', 'clientId'],
-  BERTH_OIDC_CLIENT_SECRET: ['auth', 'oidc', 'clientSecret'],
-  BERTH_OIDC_REDIRECT_URI: ['auth', 'oidc', 'redirectUri'],
-  BERTH_OIDC_SCOPE: ['auth', 'oidc', 'scope'],
-  BERTH_OIDC_USERNAME_CLAIM: ['auth', 'oidc', 'usernameClaim'],
-  BERTH_OIDC_GROUPS_CLAIM: ['auth', 'oidc', 'groupsClaim'],
-  BERTH_OIDC_AUTO_CREATE: ['auth', 'oidc', 'autoCreate'],
-  BERTH_PUBLIC_URL: ['webhooks', 'publicUrl'],
-  BERTH_WEBHOOK_SECRET_KEY: ['webhooks', 'secretKey'],
-  BERTH_WEBHOOK_RETRY_WINDOW_SECONDS: ['webhooks', 'retryWindowSeconds'],
-  BERTH_WEBHOOK_TIMEOUT_SECONDS: ['webhooks', 'timeoutSeconds'],
-  BERTH_WEBHOOK_CONCURRENCY: ['webhooks', 'concurrency'],
-  BERTH_WEBHOOK_ALLOWED_CIDRS: ['webhooks', 'allowedCidrs'],
-};
+const LEAVES = declaredLeaves(schema);
 
-const SECRET_KEYS = new Set([
-  'secretKey',
-  'accessKey',
-  'url',
-  'adminPassword',
-  'bindPassword',
-  'clientSecret',
-]);
+/**
+ * Each environment variable and the configuration key it sets, derived from the variables the
+ * schema's leaves declare. Environment wins over the YAML file named by `BERTH_CONFIG`.
+ */
+export const ENVIRONMENT_KEYS: Readonly<Record<string, readonly string[]>> = environmentKeys();
+
+function environmentKeys(): Record<string, readonly string[]> {
+  const keys: Record<string, readonly string[]> = {};
+  for (const { env: name, path } of LEAVES) {
+    // Both are mistakes in the schema above, caught when the module loads rather than at a user's boot.
+    if (path.includes(EACH)) throw new Error(`${name}: a variable cannot set an item of a list`);
+    if (name in keys) throw new Error(`${name}: declared twice`);
+    keys[name] = path;
+  }
+  return keys;
+}
+
+const ENVIRONMENT_NAMES = new Map(
+  Object.entries(ENVIRONMENT_KEYS).map(([name, path]) => [path.join('.'), name]),
+);
 
 /** The configuration was invalid; `problems` names every bad key at once. */
 export class ConfigError extends Error {
@@ -336,10 +326,21 @@ export class ConfigError extends Error {
 
 /**
  * Reads and validates the configuration from the environment and the optional YAML file named by
- * `BERTH_CONFIG`. Throws {@link ConfigError} listing every bad or unknown key; callers exit
- * non-zero with it. This is the only place that reads `process.env`.
+ * `BERTH_CONFIG`, and resolves it for the services (see {@link resolveConfig}). Throws
+ * {@link ConfigError} listing every bad or unknown key; callers exit non-zero with it.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
+  return resolveConfig(loadSettings(env));
+}
+
+/**
+ * Reads and validates the configuration from the environment and the optional YAML file named by
+ * `BERTH_CONFIG`, and returns it in the file's shape with defaults applied. Throws
+ * {@link ConfigError} listing every problem at once: values that do not parse, unknown keys in the
+ * file (at any depth, by path) and unknown `BERTH_*` variables. This is the only place that reads
+ * `process.env`.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): BerthSettings {
   const problems: string[] = [];
   let raw: Record<string, unknown> = {};
   const file = env['BERTH_CONFIG'];
@@ -368,26 +369,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
   }
   problems.push(...s3Problems(raw));
   const result = schema.safeParse(raw);
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      const key = issue.path.join('.');
-      const envName = Object.entries(ENVIRONMENT_KEYS).find(([, p]) => p.join('.') === key)?.[0];
-      problems.push(`${key}${envName ? ` (${envName})` : ''}: ${issue.message}`);
-    }
-  }
+  if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
-  const config = result.data;
-  const dataDir = resolve(config.dataDir);
-  const s3 = config.storage.s3;
+  return result.data;
+}
+
+/**
+ * Turns validated settings into what the services read: absolute directories (the embedded
+ * database and filesystem blobs under `dataDir` unless set), and the chosen storage driver's fields.
+ */
+export function resolveConfig(settings: BerthSettings): BerthConfig {
+  const dataDir = resolve(settings.dataDir);
+  const s3 = settings.storage.s3;
   return {
     dataDir,
-    http: config.http,
-    log: config.log,
-    database: { url: config.database.url ?? null, embeddedDir: resolve(dataDir, 'pg') },
-    bus: config.bus,
+    http: settings.http,
+    log: settings.log,
+    database: { url: settings.database.url ?? null, embeddedDir: resolve(dataDir, 'pg') },
+    bus: settings.bus,
     storage:
-      config.storage.driver === 'filesystem'
-        ? { driver: 'filesystem', root: resolve(config.storage.root ?? resolve(dataDir, 'blobs')) }
+      settings.storage.driver === 'filesystem'
+        ? { driver: 'filesystem', root: resolve(settings.storage.root ?? resolve(dataDir, 'blobs')) }
         : {
             driver: 's3',
             endpoint: s3.endpoint ?? '',
@@ -397,20 +399,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
             secretKey: s3.secretKey ?? '',
             prefix: s3.prefix,
           },
-    uploads: config.uploads,
-    cache: config.cache,
-    webhooks: config.webhooks,
-    auth: config.auth,
+    uploads: settings.uploads,
+    cache: settings.cache,
+    webhooks: settings.webhooks,
+    auth: settings.auth,
   };
 }
 
-/** The configuration with secrets replaced, for logs. */
-export function redactConfig(config: BerthConfig): unknown {
-  return JSON.parse(
-    JSON.stringify(config, (key, value: unknown) =>
-      SECRET_KEYS.has(key) && typeof value === 'string' ? '***' : value,
-    ),
-  );
+/** The settings with every value declared secret replaced by `***`, for logs and reports. */
+export function redactSettings(settings: BerthSettings): BerthSettings {
+  return LEAVES.filter((leaf) => leaf.secret).reduce<unknown>(
+    (value, leaf) => masked(value, leaf.path),
+    settings,
+  ) as BerthSettings;
+}
+
+/** One zod issue as problems: a path, the variable that sets it if any, and what is wrong. */
+function describeIssue(issue: z.core.$ZodIssue): string[] {
+  const key = issue.path.join('.');
+  if (issue.code === 'unrecognized_keys')
+    return issue.keys.map((unknown) => `${key === '' ? unknown : `${key}.${unknown}`}: unknown key`);
+  const envName = ENVIRONMENT_NAMES.get(key);
+  return [`${key}${envName ? ` (${envName})` : ''}: ${issue.message}`];
 }
 
 /** Settings read by tooling around Berth rather than by the services. */
@@ -425,8 +435,7 @@ function s3Problems(raw: Record<string, unknown>): string[] {
   return (['endpoint', 'bucket', 'accessKey', 'secretKey'] as const)
     .filter((key) => storage.s3?.[key] === undefined)
     .map((key) => {
-      const envName =
-        Object.entries(ENVIRONMENT_KEYS).find(([, p]) => p.join('.') === `storage.s3.${key}`)?.[0] ?? '';
+      const envName = ENVIRONMENT_NAMES.get(`storage.s3.${key}`) ?? '';
       return `storage.s3.${key} (${envName}): is required when storage.driver is s3`;
     });
 }

@@ -1,5 +1,13 @@
-import { ConfigError, loadConfig, redactConfig, type BerthConfig } from '@berth/config';
-import pino, { type Logger } from 'pino';
+import {
+  ConfigError,
+  loadSettings,
+  redactSettings,
+  resolveConfig,
+  type BerthConfig,
+  type BerthSettings,
+} from '@berth/config';
+import type { Logger } from 'pino';
+import { createProcessLogger } from './process-logger';
 
 /** What a started process gives back so it can be stopped cleanly. */
 export interface Started {
@@ -15,9 +23,9 @@ export function runProcess(
   name: string,
   start: (config: BerthConfig, logger: Logger) => Promise<Started>,
 ): void {
-  let config: BerthConfig;
+  let settings: BerthSettings;
   try {
-    config = loadConfig();
+    settings = loadSettings();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`berth ${name}: ${error.message}\n`);
@@ -25,8 +33,9 @@ export function runProcess(
     }
     throw error;
   }
-  const logger = pino({ name: `berth-${name}`, level: config.log.level });
-  logger.debug({ config: redactConfig(config) }, 'configuration');
+  const config = resolveConfig(settings);
+  const logger = createProcessLogger(`berth-${name}`, config.log, { isTty: process.stdout.isTTY });
+  logger.debug({ config: redactSettings(settings) }, 'configuration');
   start(config, logger).then(
     (started) => {
       let stopping = false;
