@@ -271,6 +271,61 @@ describe.each(SHAPES)('identity and access: $label', (shape) => {
       expect(listed.every((r) => r.secret === undefined)).toBe(true);
     });
 
+    it('lets a robot scoped to its own project pull from a public project, as anonymous callers may', async () => {
+      await apiJson(berth, 'POST', '/api/v1/projects', 201, { body: { name: 'base', public: true } });
+      const admin = new OciClient(berth.url, berth.admin);
+      await admin.pushImage('base/os', 'v1');
+      const ci = new OciClient(berth.url, robot);
+      expect((await ci.request('GET', '/v2/base/os/manifests/v1')).status).toBe(200);
+      const token = await tokenFor(berth, robot, ['repository:base/os:pull,push']);
+      expect(claimsOf(token.token)['access']).toEqual([
+        { type: 'repository', name: 'base/os', actions: ['pull'] },
+      ]);
+      const upload = await ci.request('POST', '/v2/base/os/blobs/uploads/');
+      expect(upload.status).toBe(401);
+    });
+
+    it('reads repository patterns within their project, and refuses one that names another project', async () => {
+      const made = await apiJson<{ username: string; secret: string }>(berth, 'POST', '/api/v1/robots', 201, {
+        body: {
+          name: 'scoped',
+          permissions: [{ project: 'e2e', repositories: ['app', 'team/*'], actions: ['push', 'pull'] }],
+        },
+      });
+      const granted = await tokenFor(berth, { username: made.username, password: made.secret }, [
+        'repository:e2e/app:pull,push',
+        'repository:e2e/team/api:push',
+        'repository:e2e/other:push',
+      ]);
+      expect(claimsOf(granted.token)['access']).toEqual([
+        { type: 'repository', name: 'e2e/app', actions: ['pull', 'push'] },
+        { type: 'repository', name: 'e2e/team/api', actions: ['push'] },
+      ]);
+      const scoped = new OciClient(berth.url, { username: made.username, password: made.secret });
+      await scoped.pushImage('e2e/app', 'v1');
+
+      const refused = await api(berth, 'POST', '/api/v1/robots', {
+        body: {
+          name: 'confused',
+          permissions: [{ project: 'e2e', repositories: ['library/app'], actions: ['push'] }],
+        },
+      });
+      expect(refused.status).toBe(400);
+      expect(refused.headers.get('content-type')).toContain('application/problem+json');
+      expect(((await refused.json()) as { detail: string }).detail).toContain('names project "library"');
+      const update = await api(berth, 'PATCH', '/api/v1/robots/scoped', {
+        body: { permissions: [{ project: 'e2e', repositories: ['library/*'], actions: ['pull'] }] },
+      });
+      expect(update.status).toBe(400);
+      // A first segment that is no project is a path within the project.
+      await apiJson(berth, 'POST', '/api/v1/robots', 201, {
+        body: {
+          name: 'nested',
+          permissions: [{ project: 'e2e', repositories: ['tools/lint'], actions: ['pull'] }],
+        },
+      });
+    });
+
     it('refuses an expired robot', async () => {
       const made = await apiJson<{ username: string; secret: string }>(berth, 'POST', '/api/v1/robots', 201, {
         body: {
@@ -361,6 +416,25 @@ describe.each(SHAPES)('identity and access: $label', (shape) => {
       });
     });
 
+    it("issues a system admin's token for a project that does not exist without creating it", async () => {
+      const project = `tokenonly${Date.now()}`;
+      const granted = await tokenFor(berth, berth.admin, [`repository:${project}/app:pull,push`]);
+      expect(claimsOf(granted.token)['access']).toEqual([
+        { type: 'repository', name: `${project}/app`, actions: ['pull', 'push'] },
+      ]);
+      expect((await api(berth, 'GET', `/api/v1/projects/${project}`)).status).toBe(404);
+      // A script that creates the project through the API after asking for a token is not refused.
+      await apiJson(berth, 'POST', '/api/v1/projects', 201, { body: { name: project, public: true } });
+      // The first write into a project that nobody made yet creates it (a system admin's).
+      const later = `firstwrite${Date.now()}`;
+      const upload = await fetch(`${berth.url}/v2/${later}/app/blobs/uploads/`, {
+        method: 'POST',
+        headers: { authorization: basicAuth(berth.admin) },
+      });
+      expect(upload.status).toBe(202);
+      expect(await apiJson(berth, 'GET', `/api/v1/projects/${later}`, 200)).toMatchObject({ public: false });
+    });
+
     it('lets anonymous callers pull from public projects only, and never push', async () => {
       await apiJson(berth, 'POST', '/api/v1/projects', 201, { body: { name: 'oss', public: true } });
       const admin = new OciClient(berth.url, berth.admin);
@@ -389,7 +463,9 @@ describe.each(SHAPES)('identity and access: $label', (shape) => {
       const outsider = await catalog(user('outsider'));
       expect(outsider).toContain('oss/visible');
       expect(outsider.some((name) => name.startsWith('team/') || name.startsWith('e2e/'))).toBe(false);
-      expect((await catalog(null)).every((name) => name.startsWith('oss/'))).toBe(true);
+      expect((await catalog(null)).every((name) => name.startsWith('oss/') || name.startsWith('base/'))).toBe(
+        true,
+      );
       expect(await catalog(berth.admin)).toEqual(expect.arrayContaining(['team/secret', 'oss/visible']));
     });
 

@@ -43,6 +43,9 @@ function sendBody(
       port: target.port,
       method: options.method,
       path: `${target.pathname}${target.search}`,
+      // A connection of its own: one kept alive from an earlier exchange may be one the server
+      // half-closed after a refused body, which is that exchange's business, not this one's.
+      agent: false,
       headers:
         options.chunked === true
           ? options.headers
@@ -253,7 +256,7 @@ describe.each(SHAPES)('limits: $label', (shape) => {
         headers: { authorization: basicAuth(berth.admin), 'content-type': 'application/json' },
         size: 3_000_000,
       });
-      expect(exchange.status).toBe(413);
+      expect(exchange).toMatchObject({ status: 413 });
       expect(JSON.parse(exchange.body)).toMatchObject({ status: 413 });
     });
   });

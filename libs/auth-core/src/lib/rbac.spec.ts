@@ -1,6 +1,8 @@
 import {
   hasRight,
   matchesGlob,
+  matchesRepositoryPattern,
+  otherProjectNamedBy,
   projectOf,
   repositoryActions,
   strongerRole,
@@ -61,6 +63,39 @@ describe('RBAC', () => {
     expect(repositoryActions(robot, privateProject, 'team/tools/lint')).toEqual(['pull']);
     expect(repositoryActions(robot, publicProject, 'oss/anything')).toEqual(['pull']);
     expect(repositoryActions(robot, { name: 'other', public: false }, 'other/x')).toEqual([]);
+  });
+
+  it('lets a robot scoped to one project pull from every public project, and nothing more there', () => {
+    const robot: Principal = { kind: 'robot', permissions: [{ project: 'team', actions: ['pull', 'push'] }] };
+    expect(repositoryActions(robot, publicProject, 'oss/base')).toEqual(['pull']);
+    expect(repositoryActions(robot, { name: 'other', public: false }, 'other/x')).toEqual([]);
+    expect(repositoryActions(robot, null, 'new/x')).toEqual([]);
+  });
+
+  it('reads a robot pattern within its project, and a full name as before', () => {
+    const robot: Principal = {
+      kind: 'robot',
+      permissions: [{ project: 'team', repositories: ['app', 'tools/*'], actions: ['push'] }],
+    };
+    expect(repositoryActions(robot, privateProject, 'team/app')).toEqual(['push']);
+    expect(repositoryActions(robot, privateProject, 'team/tools/lint')).toEqual(['push']);
+    expect(repositoryActions(robot, privateProject, 'team/other')).toEqual([]);
+    expect(matchesRepositoryPattern('team/app', 'team', 'team/app')).toBe(true);
+    expect(matchesRepositoryPattern('app', 'team', 'team/app/x')).toBe(false);
+    expect(matchesRepositoryPattern('**', 'team', 'team/a/b')).toBe(true);
+    // A one-segment name lives in library, and is its own path there.
+    expect(matchesRepositoryPattern('ubuntu', 'library', 'ubuntu')).toBe(true);
+    expect(matchesRepositoryPattern('library/ubuntu', 'library', 'ubuntu')).toBe(true);
+    // For every project (`*`) a pattern is a full name.
+    expect(matchesRepositoryPattern('team/*', '*', 'team/app')).toBe(true);
+    expect(matchesRepositoryPattern('app', '*', 'team/app')).toBe(false);
+  });
+
+  it('tells which other project a robot pattern seems to name', () => {
+    expect(otherProjectNamedBy('q/app', 'p')).toBe('q');
+    expect(otherProjectNamedBy('p/app', 'p')).toBeNull();
+    expect(otherProjectNamedBy('app', 'p')).toBeNull();
+    expect(otherProjectNamedBy('q/app', '*')).toBeNull();
   });
 
   it('lets a system-level robot (project *) act in projects that exist, never create one', () => {

@@ -37,9 +37,44 @@ export function projectOf(repository: string): string {
 export interface RobotPermission {
   /** A project name, or `*` for every project that exists (system-level robots). */
   readonly project: string;
-  /** Globs over repository names (`*` within a segment, `**` across segments); none means all. */
+  /**
+   * Globs over repository names (`*` within a segment, `**` across segments); none means all. For
+   * one project they are read within it (`app`, `team/*` for `p/app`, `p/team/x`), and one that
+   * starts with the project's name and a slash as a full name (`p/app`); see
+   * {@link matchesRepositoryPattern}. For `*` they are full names.
+   */
   readonly repositories?: readonly string[];
   readonly actions: readonly Action[];
+}
+
+/**
+ * A repository's name within its project: without the project's segment (`p/team/app` is
+ * `team/app` in `p`); a one-segment name of `library` is its own path.
+ */
+export function pathInProject(repository: string, project: string): string {
+  return repository.startsWith(`${project}/`) ? repository.slice(project.length + 1) : repository;
+}
+
+/**
+ * Whether a robot's repository pattern for `project` matches `repository` (of that project). A
+ * pattern is read within the project (`app`, `team/*`), unless it starts with the project's name
+ * and a slash, which makes it a full name (`p/app`, kept working as robots were first written).
+ * For `*` (every project) a pattern is a full name.
+ */
+export function matchesRepositoryPattern(pattern: string, project: string, repository: string): boolean {
+  if (project === '*') return matchesGlob(pattern, repository);
+  return matchesGlob(pathInProject(pattern, project), pathInProject(repository, project));
+}
+
+/**
+ * The project a robot's pattern for `project` seems to name instead: the first segment of a
+ * pattern read within the project, if it has more than one segment (`q/app` in `p`), else null.
+ * Whether that is a mistake depends on whether such a project exists, which the caller knows.
+ */
+export function otherProjectNamedBy(pattern: string, project: string): string | null {
+  if (project === '*' || pattern.startsWith(`${project}/`)) return null;
+  const slash = pattern.indexOf('/');
+  return slash === -1 ? null : pattern.slice(0, slash);
 }
 
 /** Who is asking, as far as access goes. */
@@ -56,9 +91,9 @@ export interface ProjectFacts {
 
 /**
  * The actions a principal may take on a repository of `project` (null: the project does not
- * exist). Anonymous callers may only pull from public projects; users get their role's actions,
- * plus pull on public projects; system admins get everything, and may push into a project that
- * does not exist yet (it is then created, private); robots get what their permissions name.
+ * exist). Everyone may pull from public projects, anonymous callers nothing more; users get
+ * their role's actions; system admins get everything, and may push into a project that does not
+ * exist yet (the first write creates it, private); robots get what their permissions name.
  */
 export function repositoryActions(
   principal: Principal,
@@ -78,11 +113,15 @@ export function repositoryActions(
     }
     case 'robot': {
       if (!project) return [];
-      const actions = new Set<Action>();
+      // Public pull is for every caller, as in Harbor: a CI robot scoped to its own project still
+      // pulls public base images (Docker sends its credentials to the whole registry).
+      const actions = new Set<Action>(project.public ? ['pull'] : []);
       for (const permission of principal.permissions) {
         if (permission.project !== '*' && permission.project !== project.name) continue;
         const patterns = permission.repositories ?? [];
-        if (patterns.length > 0 && !patterns.some((pattern) => matchesGlob(pattern, repository))) continue;
+        const matches = (pattern: string) =>
+          matchesRepositoryPattern(pattern, permission.project, repository);
+        if (patterns.length > 0 && !patterns.some(matches)) continue;
         for (const action of permission.actions) actions.add(action);
       }
       return [...actions];

@@ -9,7 +9,7 @@ import {
   type ResourceScope,
 } from '@berth/auth-core';
 import type { Auditor } from './auditor';
-import { ROBOT_PREFIX, subjectOf, WORKLOAD_PREFIX, type Identity } from './model';
+import { ROBOT_PREFIX, WORKLOAD_PREFIX, type Identity } from './model';
 import type { ProjectRepository } from './project.repository';
 import type { RobotRepository } from './robot.repository';
 import type { AccountRepository } from './account.repository';
@@ -53,15 +53,12 @@ export class AccessService {
 
   /**
    * What to grant an identity of what it asked: the intersection with what RBAC allows (a partial
-   * grant is not an error). Every project named is read in one query. A system admin's push into
-   * a project that does not exist creates it, private. Everyone may ask for the catalog; it only
-   * lists what its caller may see.
+   * grant is not an error). Every project named is read in one query. A system admin may push
+   * into a project that does not exist yet; asking for that creates nothing (the first write does,
+   * through {@link ensureProject}). Everyone may ask for the catalog; it only lists what its
+   * caller may see.
    */
-  async grant(
-    identity: Identity,
-    requested: readonly ResourceScope[],
-    context: RequestContext,
-  ): Promise<ResourceScope[]> {
+  async grant(identity: Identity, requested: readonly ResourceScope[]): Promise<ResourceScope[]> {
     const names = [
       ...new Set(requested.filter((s) => s.type === 'repository').map((s) => projectOf(s.name))),
     ];
@@ -69,28 +66,37 @@ export class AccessService {
       this.principalOf(identity),
       this.projects.findMany(names),
     ]);
-    if (principal.kind === 'user' && principal.systemAdmin) {
-      for (const scope of requested) {
-        const project = projectOf(scope.name);
-        if (scope.type !== 'repository' || projects.has(project) || !scope.actions.includes('push')) continue;
-        if (await this.projects.ensure(project)) {
-          await this.auditor.record({
-            actor: subjectOf(identity),
-            sourceAddress: context.sourceAddress,
-            action: 'project.create',
-            resource: project,
-            outcome: 'success',
-            detail: { reason: 'first push', requestId: context.requestId },
-          });
-        }
-        projects.set(project, { name: project, public: false, createdAt: new Date(), updatedAt: new Date() });
-      }
-    }
     return grantAccess(requested, (scope): readonly Action[] =>
       scope.type === 'registry'
         ? ['*']
         : repositoryActions(principal, projects.get(projectOf(scope.name)) ?? null, scope.name),
     );
+  }
+
+  /**
+   * Makes sure the project a write goes into exists: true if it did, or if `subject` is (still)
+   * a system admin, who creates it here, private, with an audit record of the first push.
+   */
+  async ensureProject(
+    project: string,
+    subject: string,
+    context: RequestContext,
+  ): Promise<{ exists: boolean; created: boolean }> {
+    if (await this.projects.find(project)) return { exists: true, created: false };
+    const identity = await this.identityOf(subject);
+    if (identity?.kind !== 'user' || !identity.admin) return { exists: false, created: false };
+    const created = await this.projects.ensure(project);
+    if (created) {
+      await this.auditor.record({
+        actor: subject,
+        sourceAddress: context.sourceAddress,
+        action: 'project.create',
+        resource: project,
+        outcome: 'success',
+        detail: { reason: 'first push', requestId: context.requestId },
+      });
+    }
+    return { exists: true, created };
   }
 
   /**

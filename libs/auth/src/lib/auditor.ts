@@ -34,7 +34,9 @@ export class Auditor {
 
   async record(record: AuditRecord): Promise<void> {
     try {
-      await this.audit.append({ ...record, actor: record.actor.slice(0, 256) });
+      // A failed login records the name as sent, made storable (a U+0000 or a lone surrogate in it).
+      const actor = record.actor.slice(0, 256).replaceAll('\u0000', '\ufffd').toWellFormed();
+      await this.audit.append({ ...record, actor });
     } catch (error) {
       this.logger.error({ err: error, audit: record }, 'audit write failed');
     }

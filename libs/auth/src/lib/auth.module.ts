@@ -8,6 +8,7 @@ import {
   GetSigningKeys,
   SigningKeysChanged,
   SubjectRevoked,
+  EnsureProject,
   VisibleProjects,
 } from '@berth/contracts';
 import type { Database } from '@berth/db';
@@ -161,14 +162,15 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
     },
     {
       provide: RobotsService,
-      inject: [RobotRepository, SigningKeyRepository, Auditor, Bus, BasicLogins],
+      inject: [RobotRepository, SigningKeyRepository, Auditor, Bus, BasicLogins, ProjectRepository],
       useFactory: (
         r: RobotRepository,
         k: SigningKeyRepository,
         auditor: Auditor,
         bus: Bus,
         logins: BasicLogins,
-      ) => new RobotsService(r, k, auditor, bus, logins),
+        p: ProjectRepository,
+      ) => new RobotsService(r, k, auditor, bus, logins, p),
     },
     {
       provide: OIDC_LOGIN,
@@ -254,9 +256,12 @@ export class AuthModule implements OnModuleInit, OnApplicationShutdown {
         if (!(error instanceof ScopeError)) throw error;
         scopes = [];
       }
-      const access = await this.access.grant(result.identity, scopes, context);
+      const access = await this.access.grant(result.identity, scopes);
       return { ok: true as const, subject: subjectOf(result.identity), access };
     });
+    await this.bus.handle(EnsureProject, ({ project, subject, sourceAddress, requestId }) =>
+      this.access.ensureProject(project, subject, { sourceAddress, requestId }),
+    );
     await this.bus.handle(VisibleProjects, async ({ subject }) => {
       const identity = await this.access.identityOf(subject);
       return identity ? this.access.visibleProjects(identity) : { all: false, projects: [] };

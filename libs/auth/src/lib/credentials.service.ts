@@ -1,4 +1,5 @@
 import { hashGeneratedSecret, hashSecret, verifySecret } from '@berth/auth-core';
+import { isStorableText } from '@berth/oci';
 import type { AccountRepository } from './account.repository';
 import type { RequestContext } from './access.service';
 import type { Auditor } from './auditor';
@@ -102,7 +103,10 @@ export class CredentialsService {
         username.length === 0 ||
         username.length > MAX_USERNAME ||
         password.length === 0 ||
-        password.length > MAX_PASSWORD
+        password.length > MAX_PASSWORD ||
+        // No account's name or secret holds text PostgreSQL cannot store; nothing to look up.
+        !isStorableText(username) ||
+        !isStorableText(password)
           ? null
           : await this.check(username, password);
     } catch (error) {

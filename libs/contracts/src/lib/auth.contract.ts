@@ -86,6 +86,23 @@ export const AuthorizeProjectCaller = rpc(
   ]),
 );
 
+/**
+ * The first write into a project (an upload start, a mount, a manifest PUT) makes sure it exists:
+ * a project that does not is created, private, when `subject` (the write's token `sub`) is a
+ * system admin, the only caller whose token may grant push there. Issuing that token created
+ * nothing. `exists` is false when the project neither existed nor could be created by `subject`.
+ */
+export const EnsureProject = rpc(
+  'berth.rpc.auth.project.ensure.v1',
+  z.object({
+    project: z.string().min(1).max(256),
+    subject: z.string().max(1024),
+    sourceAddress: z.string().nullable(),
+    requestId: z.string().nullable(),
+  }),
+  z.object({ exists: z.boolean(), created: z.boolean() }),
+);
+
 /** The token service's signing keys changed: gateways fetch them again. */
 export const SigningKeysChanged = broadcast('berth.cast.auth.keys-changed.v1', z.object({}));
 

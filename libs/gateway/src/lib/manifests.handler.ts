@@ -105,6 +105,7 @@ export class ManifestsHandler {
         actual: digest,
       });
     }
+    await this.auth.ensureProject(request, name);
     // Content-addressed: bytes already stored under this digest are these bytes. Re-pushes (CI
     // pushing the same image under new tags) skip the write and its fsyncs.
     if (!this.bodies.get(digest) && !(await objectExists(this.storage, BlobLayout.blobData(digest)))) {

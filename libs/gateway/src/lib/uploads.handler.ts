@@ -51,6 +51,7 @@ export class UploadsHandler {
    * so nothing about the other repository leaks.
    */
   async start(request: FastifyRequest, reply: FastifyReply, name: RepositoryName): Promise<void> {
+    await this.auth.ensureProject(request, name);
     const mount = queryParam(request, 'mount');
     const from = queryParam(request, 'from');
     if (mount !== undefined && from !== undefined) {

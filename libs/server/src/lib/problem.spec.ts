@@ -8,6 +8,7 @@ function answer(exception: unknown): { status: number; body: Record<string, unkn
   const sent: { status: number; body: string } = { status: 0, body: '' };
   const reply = {
     sent: false,
+    raw: { once: () => reply.raw },
     code(status: number) {
       sent.status = status;
       return reply;

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { hashGeneratedSecret, hasRight, type RobotPermission } from '@berth/auth-core';
+import { hashGeneratedSecret, hasRight, otherProjectNamedBy, type RobotPermission } from '@berth/auth-core';
 import type { Bus } from '@berth/bus';
 import { SubjectRevoked } from '@berth/contracts';
 import type { z } from 'zod';
 import type { Auditor } from '../auditor';
 import { ROBOT_PREFIX, type Robot } from '../model';
+import type { ProjectRepository } from '../project.repository';
 import type { RobotRepository } from '../robot.repository';
 import type { SigningKeyRepository } from '../token/signing-key.repository';
 import type { Caller } from './caller';
@@ -39,10 +40,12 @@ export class RobotsService {
     private readonly auditor: Auditor,
     private readonly bus: Bus,
     private readonly logins: BasicLogins,
+    private readonly projects: ProjectRepository,
   ) {}
 
   async create(caller: Caller, input: z.infer<typeof CreateRobot>): Promise<RobotView> {
     this.requireOver(caller, input.permissions);
+    await this.requireMatchable(input.permissions);
     const expiresAt = input.expiresAt === undefined ? null : new Date(input.expiresAt);
     if (expiresAt !== null && expiresAt <= new Date())
       throw new Problem('bad-request', 'expiresAt is in the past');
@@ -72,7 +75,10 @@ export class RobotsService {
 
   async update(caller: Caller, name: string, input: z.infer<typeof UpdateRobot>): Promise<RobotView> {
     await this.manageable(caller, name);
-    if (input.permissions) this.requireOver(caller, input.permissions);
+    if (input.permissions) {
+      this.requireOver(caller, input.permissions);
+      await this.requireMatchable(input.permissions);
+    }
     const robot = await this.robots.update(name, {
       ...(input.description !== undefined && { description: input.description }),
       ...(input.permissions !== undefined && { permissions: input.permissions }),
@@ -113,6 +119,32 @@ export class RobotsService {
   private requireOver(caller: Caller, permissions: readonly RobotPermission[]): void {
     if (!this.covers(caller, permissions))
       throw new Problem('forbidden', 'a robot may only get permissions in projects its creator administers');
+  }
+
+  /**
+   * Refuses a repository pattern that names another existing project (`q/app` in a permission
+   * for `p`): patterns are read within their project, so it could only ever match `p/q/app`,
+   * which is rarely what was meant. A first segment that is no project is a path within `p`.
+   */
+  private async requireMatchable(permissions: readonly RobotPermission[]): Promise<void> {
+    const named = new Map<string, { project: string; pattern: string }>();
+    for (const permission of permissions) {
+      for (const pattern of permission.repositories ?? []) {
+        const other = otherProjectNamedBy(pattern, permission.project);
+        if (other !== null && other !== permission.project && !named.has(other))
+          named.set(other, { project: permission.project, pattern });
+      }
+    }
+    if (named.size === 0) return;
+    const existing = await this.projects.findMany([...named.keys()]);
+    for (const [other, { project, pattern }] of named) {
+      if (existing.has(other))
+        throw new Problem(
+          'bad-request',
+          `repository pattern "${pattern}" of project "${project}" names project "${other}": ` +
+            `patterns are read within their project (write "app" or "team/*"), or as "${project}/…"`,
+        );
+    }
   }
 
   private covers(caller: Caller, permissions: readonly RobotPermission[]): boolean {

@@ -43,7 +43,7 @@ export class TokenService {
     requested: readonly ResourceScope[],
     request: RequestContext & { readonly clientId: string | null; readonly offline: boolean },
   ): Promise<IssuedToken> {
-    const granted = await this.access.grant(identity, requested, request);
+    const granted = await this.access.grant(identity, requested);
     const subject = subjectOf(identity);
     const { token, claims } = signToken(
       { iss: this.options.issuer, sub: subject, aud: this.options.service, access: granted },

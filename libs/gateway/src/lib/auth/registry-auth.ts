@@ -3,6 +3,7 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import {
   allows,
   bearerChallenge,
+  projectOf,
   formatScope,
   TokenError,
   TokenVerifier,
@@ -13,7 +14,13 @@ import {
 import { Bus } from '@berth/bus';
 import { LruCache, RevocableCache } from '@berth/cache';
 import type { BerthConfig } from '@berth/config';
-import { AuthorizeBasic, GetSigningKeys, SigningKeysChanged, SubjectRevoked } from '@berth/contracts';
+import {
+  AuthorizeBasic,
+  EnsureProject,
+  GetSigningKeys,
+  SigningKeysChanged,
+  SubjectRevoked,
+} from '@berth/contracts';
 import { OciError, isRepositoryName, type RepositoryName } from '@berth/oci';
 import { CONFIG, LOGGER } from '@berth/server';
 import type { FastifyRequest } from 'fastify';
@@ -44,6 +51,8 @@ export class AuthError extends OciError {
 
 /** How often at most an unknown key id makes the gateway fetch the keys again. */
 const KEY_REFETCH_MS = 5_000;
+/** How long a project seen to exist is not asked about again before a write into it. */
+const PROJECT_SEEN_MS = 60_000;
 const grants = new WeakMap<FastifyRequest, Grant>();
 
 /**
@@ -58,6 +67,7 @@ export class RegistryAuth implements OnModuleInit {
   private readonly verifier: TokenVerifier;
   private readonly verified = new LruCache<string, RegistryClaims>(10_000);
   private readonly basic: RevocableCache<Grant>;
+  private readonly projects = new LruCache<string, true>(10_000, PROJECT_SEEN_MS);
   private keysLoadedAt = 0;
   private loading: Promise<void> | null = null;
 
@@ -106,6 +116,26 @@ export class RegistryAuth implements OnModuleInit {
     }
     grants.set(request, grant);
     return grant;
+  }
+
+  /**
+   * Before a write (upload start, mount, manifest PUT): makes sure the repository's project
+   * exists, which auth does by creating it when the writer is a system admin (the only caller a
+   * token grants push in a project that does not exist). A project seen to exist is not asked
+   * about again for a minute; with auth off there are no projects to speak of.
+   */
+  async ensureProject(request: FastifyRequest, repository: RepositoryName): Promise<void> {
+    if (!this.enabled) return;
+    const project = projectOf(repository);
+    if (this.projects.get(project)) return;
+    const { exists } = await this.bus.request(EnsureProject, {
+      project,
+      subject: this.subjectOf(request) ?? '',
+      sourceAddress: request.ip,
+      requestId: request.id,
+    });
+    if (!exists) throw new OciError('NAME_UNKNOWN', `project "${project}" does not exist`);
+    this.projects.set(project, true);
   }
 
   /** Whether the request's grant covers an action (true when auth is off). */
