@@ -6,7 +6,7 @@ import { AuthAppModule } from './auth-app.module';
 // The token service and management API of the distributed shape. Route `/token`, `/.well-known/`
 // and `/api/v1` of the public host here; the gateways verify its tokens with its public keys.
 runProcess('auth', async (config, logger) => {
-  const database = await openDatabase(config.database, logger);
+  const database = await openDatabase({ ...config.database, stores: ['auth'] }, logger);
   const bus = await openBus(config, logger, 'auth');
   const app = await startHttpApp(AuthAppModule.register({ config, logger, bus, database }), {
     host: config.http.host,

@@ -6,7 +6,7 @@ import { BlobstoreAppModule } from './blobstore-app.module';
 
 // Serves the blob and upload subjects over NATS; its HTTP port only answers health probes.
 runProcess('blobstore', async (config, logger) => {
-  const database = await openDatabase(config.database, logger);
+  const database = await openDatabase({ ...config.database, stores: ['registry', 'events'] }, logger);
   const bus = await openBus(config, logger, 'blobstore');
   const storage = await openStorageDriver(config.storage);
   const app = await startHttpApp(BlobstoreAppModule.register({ config, logger, bus, storage, database }), {

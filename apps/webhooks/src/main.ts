@@ -6,7 +6,7 @@ import { WebhooksAppModule } from './webhooks-app.module';
 // The webhooks service of the distributed shape: a durable consumer of the event stream, the
 // dispatcher of deliveries, and `/api/v1/projects/{project}/webhooks` (route that path here).
 runProcess('webhooks', async (config, logger) => {
-  const database = await openDatabase(config.database, logger);
+  const database = await openDatabase({ ...config.database, stores: ['webhooks'] }, logger);
   const bus = await openBus(config, logger, 'webhooks');
   const app = await startHttpApp(WebhooksAppModule.register({ config, logger, bus, database }), {
     host: config.http.host,

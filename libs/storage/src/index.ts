@@ -1,7 +1,7 @@
 export * from './lib/storage.driver';
 export * from './lib/storage.error';
 export * from './lib/storage-path';
-export * from './lib/blob-layout';
+export * from './lib/registry-storage';
 export * from './lib/storage.config';
 export * from './lib/filesystem.driver';
 export type { S3Driver } from './lib/s3.driver';

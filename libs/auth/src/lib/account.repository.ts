@@ -47,7 +47,7 @@ export class AccountRepository {
     groups?: readonly string[];
   }): Promise<User | null> {
     const rows = await this.db.$queryRaw<AccountRow[]>`
-      INSERT INTO account (username, password_hash, email, admin, source, groups)
+      INSERT INTO auth.account (username, password_hash, email, admin, source, groups)
       VALUES (${user.username}, ${user.passwordHash}, ${user.email}, ${user.admin}, ${user.source},
               ${JSON.stringify(user.groups ?? [])}::jsonb)
       ON CONFLICT (username) DO NOTHING

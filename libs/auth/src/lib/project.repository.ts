@@ -48,7 +48,7 @@ export class ProjectRepository {
   async create(name: string, isPublic: boolean, admin: string | null): Promise<Project | null> {
     return this.db.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<{ id: number }[]>`
-        INSERT INTO project (name, public) VALUES (${name}, ${isPublic})
+        INSERT INTO auth.project (name, public) VALUES (${name}, ${isPublic})
         ON CONFLICT (name) DO NOTHING RETURNING id`;
       const id = rows[0]?.id;
       if (id === undefined) return null;
@@ -61,7 +61,7 @@ export class ProjectRepository {
   /** Creates a project unless it exists; true when this call created it. */
   async ensure(name: string): Promise<boolean> {
     const rows = await this.db.$queryRaw<{ id: number }[]>`
-      INSERT INTO project (name, public) VALUES (${name}, false)
+      INSERT INTO auth.project (name, public) VALUES (${name}, false)
       ON CONFLICT (name) DO NOTHING RETURNING id`;
     return rows.length > 0;
   }
@@ -112,8 +112,8 @@ export class ProjectRepository {
     member: { kind: MemberKind; name: string; role: ProjectRole },
   ): Promise<Member | 'exists' | 'no_project'> {
     const rows = await this.db.$queryRaw<{ created_at: Date }[]>`
-      INSERT INTO project_member (project_id, kind, name, role)
-      SELECT id, ${member.kind}, ${member.name}, ${member.role} FROM project WHERE name = ${project}
+      INSERT INTO auth.project_member (project_id, kind, name, role)
+      SELECT id, ${member.kind}, ${member.name}, ${member.role} FROM auth.project WHERE name = ${project}
       ON CONFLICT (project_id, kind, name) DO NOTHING
       RETURNING created_at`;
     const row = rows[0];

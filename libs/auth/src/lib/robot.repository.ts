@@ -35,7 +35,7 @@ export class RobotRepository {
         : await this.db.$queryRaw<RobotRow[]>`
             SELECT name, description, secret_hash AS "secretHash", permissions, expires_at AS "expiresAt",
                    created_by AS "createdBy", created_at AS "createdAt", updated_at AS "updatedAt"
-            FROM robot r
+            FROM auth.robot r
             WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(r.permissions) p
                           WHERE p->>'project' = ANY(${[...projects]}::text[]))
             ORDER BY name OFFSET ${offset} LIMIT ${limit}`;
@@ -52,7 +52,7 @@ export class RobotRepository {
     createdBy: string;
   }): Promise<Robot | null> {
     const rows = await this.db.$queryRaw<RobotRow[]>`
-      INSERT INTO robot (name, description, secret_hash, permissions, expires_at, created_by)
+      INSERT INTO auth.robot (name, description, secret_hash, permissions, expires_at, created_by)
       VALUES (${robot.name}, ${robot.description}, ${robot.secretHash}, ${JSON.stringify(robot.permissions)}::jsonb,
               ${robot.expiresAt}, ${robot.createdBy})
       ON CONFLICT (name) DO NOTHING

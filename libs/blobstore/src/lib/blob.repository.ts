@@ -44,9 +44,9 @@ export class BlobRepository {
   /** The size of a blob linked into the repository, or null. */
   async linkedSize(repository: string, digest: string): Promise<number | null> {
     const rows = await this.db.$queryRaw<{ size: bigint }[]>`
-      SELECT b.size FROM repository_blob rb
-      JOIN repository r ON r.id = rb.repository_id
-      JOIN blob b ON b.digest = rb.digest
+      SELECT b.size FROM registry.repository_blob rb
+      JOIN registry.repository r ON r.id = rb.repository_id
+      JOIN registry.blob b ON b.digest = rb.digest
       WHERE r.name = ${repository} AND rb.digest = ${digest}`;
     const size = rows[0]?.size;
     return size === undefined ? null : Number(size);
@@ -63,15 +63,15 @@ export class BlobRepository {
     eventsOf: EventsOf<LinkedBlob>,
   ): Promise<LinkedBlob> {
     const linked = await this.db.$transaction(async (tx) => {
-      await tx.$executeRaw`INSERT INTO blob (digest, size) VALUES (${digest}, ${size}) ON CONFLICT (digest) DO NOTHING`;
+      await tx.$executeRaw`INSERT INTO registry.blob (digest, size) VALUES (${digest}, ${size}) ON CONFLICT (digest) DO NOTHING`;
       // `xmax = 0` tells a freshly inserted repository row from one the conflict clause updated.
       const rows = await tx.$queryRaw<{ created: boolean }[]>`
         WITH repo AS (
-          INSERT INTO repository (name) VALUES (${repository})
+          INSERT INTO registry.repository (name) VALUES (${repository})
           ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
           RETURNING id, (xmax = 0) AS created
         ), link AS (
-          INSERT INTO repository_blob (repository_id, digest) SELECT id, ${digest} FROM repo
+          INSERT INTO registry.repository_blob (repository_id, digest) SELECT id, ${digest} FROM repo
           ON CONFLICT DO NOTHING
         )
         SELECT created FROM repo`;
@@ -90,7 +90,7 @@ export class BlobRepository {
   async unlink(repository: string, digest: string, eventsOf: EventsOf<void>): Promise<boolean> {
     const unlinked = await this.db.$transaction(async (tx) => {
       const count = await tx.$executeRaw`
-        DELETE FROM repository_blob rb USING repository r
+        DELETE FROM registry.repository_blob rb USING registry.repository r
         WHERE r.id = rb.repository_id AND r.name = ${repository} AND rb.digest = ${digest}`;
       if (count > 0) await this.outbox.write(tx, eventsOf());
       return count > 0;
@@ -102,7 +102,7 @@ export class BlobRepository {
   /** Opens an upload session. */
   async createSession(id: string, repository: string): Promise<UploadSession> {
     const rows = await this.db.$queryRaw<SessionRow[]>`
-      INSERT INTO upload_session (id, repository) VALUES (${id}::uuid, ${repository})
+      INSERT INTO registry.upload_session (id, repository) VALUES (${id}::uuid, ${repository})
       RETURNING id::text, repository, "offset", created_at`;
     return toSession(rows[0]);
   }
@@ -110,20 +110,31 @@ export class BlobRepository {
   /** A live session of the repository, or `BLOB_UPLOAD_UNKNOWN`. */
   async session(repository: string, id: string): Promise<UploadSession> {
     const rows = await this.db.$queryRaw<SessionRow[]>`
-      SELECT id::text, repository, "offset", created_at FROM upload_session
+      SELECT id::text, repository, "offset", created_at FROM registry.upload_session
       WHERE id = ${id}::uuid AND repository = ${repository} AND updated_at > ${this.cutoff()}`;
     return toSession(rows[0]);
   }
 
   /**
-   * Records a chunk if the session is still at `offset`. Throws `RANGE_INVALID` when another
-   * chunk got there first, `BLOB_UPLOAD_UNKNOWN` when the session is gone.
+   * Records a chunk at `offset` if the session is still there, or at its end when `offset` is
+   * null (the new offset, in one statement, so two chunks never claim the same place). Throws
+   * `RANGE_INVALID` when another chunk got there first, `BLOB_UPLOAD_UNKNOWN` when the session is
+   * gone.
    */
-  async appendChunk(repository: string, id: string, chunk: UploadChunk): Promise<UploadSession> {
+  async appendChunk(
+    repository: string,
+    id: string,
+    chunk: { readonly offset: number | null; readonly size: number; readonly path: string },
+  ): Promise<UploadSession> {
+    // In SET, "offset" is the row's value before the update: the chunk's start.
     const rows = await this.db.$queryRaw<SessionRow[]>`
-      UPDATE upload_session
-      SET "offset" = "offset" + ${chunk.size}, chunks = chunks || ${JSON.stringify([chunk])}::jsonb, updated_at = now()
-      WHERE id = ${id}::uuid AND repository = ${repository} AND "offset" = ${chunk.offset} AND updated_at > ${this.cutoff()}
+      UPDATE registry.upload_session
+      SET "offset" = "offset" + ${chunk.size},
+          chunks = chunks || jsonb_build_array(jsonb_build_object(
+            'offset', "offset", 'size', ${chunk.size}::bigint, 'path', ${chunk.path}::text)),
+          updated_at = now()
+      WHERE id = ${id}::uuid AND repository = ${repository} AND updated_at > ${this.cutoff()}
+        AND (${chunk.offset}::bigint IS NULL OR "offset" = ${chunk.offset}::bigint)
       RETURNING id::text, repository, "offset", created_at`;
     if (rows[0]) return toSession(rows[0]);
     const current = await this.session(repository, id);
@@ -138,7 +149,7 @@ export class BlobRepository {
    */
   async claim(repository: string, id: string): Promise<ClaimedUpload> {
     const rows = await this.db.$queryRaw<{ offset: bigint; chunks: unknown }[]>`
-      DELETE FROM upload_session
+      DELETE FROM registry.upload_session
       WHERE id = ${id}::uuid AND repository = ${repository} AND updated_at > ${this.cutoff()}
       RETURNING "offset", chunks`;
     const row = rows[0];
@@ -152,7 +163,7 @@ export class BlobRepository {
   /** Removes sessions untouched for longer than the TTL and returns their ids. */
   async expire(): Promise<string[]> {
     const rows = await this.db.$queryRaw<{ id: string }[]>`
-      DELETE FROM upload_session WHERE updated_at <= ${this.cutoff()} RETURNING id::text`;
+      DELETE FROM registry.upload_session WHERE updated_at <= ${this.cutoff()} RETURNING id::text`;
     return rows.map((row) => row.id);
   }
 
@@ -161,7 +172,7 @@ export class BlobRepository {
     const valid = ids.filter((id) => /^[0-9a-f-]{36}$/.test(id));
     if (valid.length === 0) return new Set();
     const rows = await this.db.$queryRaw<{ id: string }[]>`
-      SELECT id::text FROM upload_session WHERE id = ANY(${valid}::uuid[])`;
+      SELECT id::text FROM registry.upload_session WHERE id = ANY(${valid}::uuid[])`;
     return new Set(rows.map((row) => row.id));
   }
 

@@ -7,7 +7,7 @@ import { InProcessBus } from '@berth/bus';
 import { BlobDeleted, BlobMounted, BlobPushed, RepositoryCreated } from '@berth/contracts';
 import { openDatabase, type Database } from '@berth/db';
 import { Outbox } from '@berth/outbox';
-import { BlobLayout, createStorageDriver, type StorageDriver } from '@berth/storage';
+import { RegistryStorage, createStorageDriver, type StorageDriver } from '@berth/storage';
 import { createTestDatabase, type TestDatabase } from '@berth/testing';
 import pino from 'pino';
 import { BlobRepository } from './blob.repository';
@@ -37,7 +37,7 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
   });
 
   beforeEach(async () => {
-    await database.client.$executeRaw`DELETE FROM event_outbox`;
+    await database.client.$executeRaw`DELETE FROM events.event_outbox`;
     bus = new InProcessBus();
     sut = new BlobstoreService(
       new BlobRepository(database.client, 60_000, new Outbox()),
@@ -54,13 +54,14 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
 
   /** The events written so far, in outbox order. */
   async function events(): Promise<{ subject: string; payload: Record<string, unknown> }[]> {
-    return database.client.$queryRaw`SELECT subject, payload FROM event_outbox ORDER BY seq`;
+    return database.client.$queryRaw`SELECT subject, payload FROM events.event_outbox ORDER BY seq`;
   }
+
+  const objects = () => new RegistryStorage(storage);
 
   /** Writes a chunk the way the gateway does and records it. */
   async function chunk(repository: string, id: string, offset: number, bytes: Buffer): Promise<number> {
-    const path = BlobLayout.uploadChunk(id, offset, randomBytes(4).toString('hex'));
-    await storage.write(path, Readable.from([bytes]));
+    const { path } = await new RegistryStorage(storage).writeChunk(id, Readable.from([bytes]));
     return (await sut.append(repository, id, { offset, size: bytes.length, path })).offset;
   }
 
@@ -75,13 +76,14 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
         id: session.id,
         digest: sha256(bytes),
         computedDigest: null,
+        computedSize: null,
         requestId: null,
         actor: null,
       }),
     ).resolves.toEqual({ digest: sha256(bytes), size: 100_000 });
     await expect(sut.stat('x/y', sha256(bytes))).resolves.toEqual({ digest: sha256(bytes), size: 100_000 });
-    expect((await storage.getContent(BlobLayout.blobData(sha256(bytes) as never))).equals(bytes)).toBe(true);
-    await expect(storage.list(BlobLayout.uploadDir(session.id))).rejects.toThrow();
+    expect((await objects().getBlob(sha256(bytes) as never)).equals(bytes)).toBe(true);
+    expect(await objects().uploadIds()).not.toContain(session.id);
     expect((await events()).map((e) => e.subject)).toEqual([RepositoryCreated.subject, BlobPushed.subject]);
   });
 
@@ -96,11 +98,12 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
         id: session.id,
         digest: wrong,
         computedDigest: null,
+        computedSize: null,
         requestId: null,
         actor: null,
       }),
     ).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
-    await expect(storage.stat(BlobLayout.blobData(wrong as never))).rejects.toThrow();
+    expect(await objects().hasBlob(wrong as never)).toBe(false);
     await expect(sut.stat('x/y', wrong)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
     await expect(sut.session('x/y', session.id)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
     expect(await events()).toEqual([]);
@@ -118,13 +121,54 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
     });
   });
 
+  it('puts a chunk that does not say where it starts at the end of the session', async () => {
+    const bytes = randomBytes(30);
+    const session = await sut.start('x/s');
+    await chunk('x/s', session.id, 0, bytes.subarray(0, 10));
+    const { path } = await objects().writeChunk(session.id, Readable.from([bytes.subarray(10)]));
+    await expect(sut.append('x/s', session.id, { offset: null, size: 20, path })).resolves.toMatchObject({
+      offset: 30,
+    });
+    await expect(
+      sut.complete({
+        repository: 'x/s',
+        id: session.id,
+        digest: sha256(bytes),
+        computedDigest: null,
+        computedSize: null,
+        requestId: null,
+        actor: null,
+      }),
+    ).resolves.toEqual({ digest: sha256(bytes), size: 30 });
+  });
+
+  it("trusts the gateway's digest only when it covers exactly the session's bytes", async () => {
+    const stored = randomBytes(40);
+    const claimed = randomBytes(40);
+    const session = await sut.start('x/t');
+    await chunk('x/t', session.id, 0, stored);
+    // A hash of other bytes, said to cover fewer bytes than the session holds: read back, refused.
+    await expect(
+      sut.complete({
+        repository: 'x/t',
+        id: session.id,
+        digest: sha256(claimed),
+        computedDigest: sha256(claimed),
+        computedSize: 39,
+        requestId: null,
+        actor: null,
+      }),
+    ).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
+    expect(await objects().hasBlob(sha256(claimed) as never)).toBe(false);
+  });
+
   it('refuses a chunk path outside the upload', async () => {
     const session = await sut.start('x/w');
     await expect(
       sut.append('x/w', session.id, {
         offset: 0,
         size: 1,
-        path: BlobLayout.blobData(sha256(Buffer.from('a')) as never),
+        path: `/blobs/sha256/ca/${sha256(Buffer.from('a')).slice(7)}/data`,
       }),
     ).rejects.toMatchObject({ code: 'BLOB_UPLOAD_INVALID' });
   });
@@ -138,6 +182,7 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
         id: session.id,
         digest: empty,
         computedDigest: null,
+        computedSize: null,
         requestId: null,
         actor: null,
       }),
@@ -156,6 +201,7 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
       id: session.id,
       digest: sha256(bytes),
       computedDigest: sha256(bytes),
+      computedSize: 500,
       requestId: 'req-1',
       actor: 'alice',
     });
@@ -205,6 +251,7 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
         id: session.id,
         digest: sha256(bytes),
         computedDigest: null,
+        computedSize: null,
         requestId: null,
         actor: null,
       });
@@ -218,16 +265,16 @@ describe('BlobstoreService on PostgreSQL and the filesystem', () => {
 
   it('sweeps upload directories that have no session', async () => {
     const orphan = '11111111-1111-4111-8111-111111111111';
-    await storage.write(BlobLayout.uploadChunk(orphan, 0, 'abc'), Readable.from([Buffer.from('x')]));
+    await objects().writeChunk(orphan, Readable.from([Buffer.from('x')]));
+    // A TTL below zero puts the cutoff ahead of every write, so nothing needs to age first.
     const expiring = new BlobstoreService(
-      new BlobRepository(database.client, 0, new Outbox()),
+      new BlobRepository(database.client, -60_000, new Outbox()),
       storage,
       bus,
       pino({ level: 'silent' }),
-      0,
+      -60_000,
     );
-    await new Promise((r) => setTimeout(r, 10));
     expect(await expiring.sweep()).toBeGreaterThanOrEqual(1);
-    await expect(storage.list(BlobLayout.uploadDir(orphan))).rejects.toThrow();
+    expect(await objects().uploadIds()).not.toContain(orphan);
   });
 });

@@ -16,7 +16,7 @@ import {
 } from '@berth/contracts';
 import { DigestHasher, OciError, digestAlgorithm, parseDigest, type Digest } from '@berth/oci';
 import { outboxEvent, type OutboxEvent } from '@berth/outbox';
-import { BlobLayout, PathNotFoundError, objectExists, type StorageDriver } from '@berth/storage';
+import { RegistryStorage, type StorageDriver } from '@berth/storage';
 import type { Logger } from 'pino';
 import type { BlobRepository, LinkedBlob, UploadChunk } from './blob.repository';
 
@@ -32,14 +32,17 @@ export class BlobstoreService {
    * expire, which bounds staleness if a broadcast is lost.
    */
   private readonly linked = new LruCache<string, number>(50_000, 30_000);
+  private readonly storage: RegistryStorage;
 
   constructor(
     private readonly blobs: BlobRepository,
-    private readonly storage: StorageDriver,
+    driver: StorageDriver,
     private readonly bus: Bus,
     private readonly logger: Logger,
     private readonly uploadTtlMs: number,
-  ) {}
+  ) {
+    this.storage = new RegistryStorage(driver);
+  }
 
   /** The size of a blob in a repository; `BLOB_UNKNOWN` if it is not there. */
   async stat(repository: string, digest: string): Promise<{ digest: string; size: number }> {
@@ -103,9 +106,16 @@ export class BlobstoreService {
     return this.blobs.session(repository, id);
   }
 
-  /** Records a chunk already written to storage under the session's chunk directory. */
-  async append(repository: string, id: string, chunk: UploadChunk): Promise<UploadSession> {
-    if (!chunk.path.startsWith(`${BlobLayout.uploadChunks(id)}/`)) {
+  /**
+   * Records a chunk already written to storage for the session, at `offset` or (null) at the
+   * session's end.
+   */
+  async append(
+    repository: string,
+    id: string,
+    chunk: { readonly offset: number | null; readonly size: number; readonly path: string },
+  ): Promise<UploadSession> {
+    if (!this.storage.isChunkOf(id, chunk.path)) {
       throw new OciError('BLOB_UPLOAD_INVALID', 'chunk path outside its upload');
     }
     return this.blobs.appendChunk(repository, id, chunk);
@@ -122,12 +132,10 @@ export class BlobstoreService {
     const claimed = await this.blobs.claim(repository, id);
     try {
       const size = contiguousSize(claimed.chunks);
-      const source = await this.verifiedSource(id, digest, claimed.chunks, request.computedDigest);
-      const target = BlobLayout.blobData(digest);
-      if (!(await objectExists(this.storage, target))) {
-        if (source === null) await this.storage.putContent(target, new Uint8Array());
-        else await this.storage.move(source, target);
-      }
+      // The gateway's hash counts only if it covers exactly the bytes the session holds.
+      const computed = request.computedSize === size ? request.computedDigest : null;
+      const source = await this.verifiedSource(id, digest, claimed.chunks, computed);
+      await this.storage.commitBlob(source, digest);
       const envelope = () => eventEnvelope(repository, requestId, actor);
       await this.blobs.link(repository, digest, size, (linked) => [
         ...repositoryEvents(linked, envelope),
@@ -154,17 +162,11 @@ export class BlobstoreService {
     const expired = await this.blobs.expire();
     for (const id of expired) await this.removeUpload(id);
     let orphans = 0;
-    let dirs: string[];
-    try {
-      dirs = await this.storage.list('/uploads');
-    } catch (error) {
-      if (error instanceof PathNotFoundError) return expired.length;
-      throw error;
-    }
-    const ids = dirs.map((dir) => dir.slice(dir.lastIndexOf('/') + 1));
+    const ids = await this.storage.uploadIds();
     const live = await this.blobs.existingSessions(ids);
+    const cutoff = new Date(Date.now() - this.uploadTtlMs);
     for (const id of ids) {
-      if (live.has(id) || !(await this.olderThanTtl(BlobLayout.uploadDir(id)))) continue;
+      if (live.has(id) || (await this.storage.uploadTouchedSince(id, cutoff))) continue;
       await this.removeUpload(id);
       orphans++;
     }
@@ -192,8 +194,7 @@ export class BlobstoreService {
       source = chunks[0].path;
       if (hasher) for await (const _ of this.concatenate(chunks, hasher)); // read only to hash
     } else {
-      source = BlobLayout.uploadAssembled(id);
-      await this.storage.write(source, Readable.from(this.concatenate(chunks, hasher)), { durable: false });
+      source = await this.storage.writeAssembled(id, Readable.from(this.concatenate(chunks, hasher)));
     }
     const actual = hasher ? hasher.digest() : computedDigest;
     if (actual !== digest) {
@@ -211,22 +212,16 @@ export class BlobstoreService {
     hasher: DigestHasher | null,
   ): AsyncGenerator<Buffer> {
     for (const chunk of chunks) {
-      for await (const piece of await this.storage.reader(chunk.path)) {
+      for await (const piece of await this.storage.readChunk(chunk.path)) {
         hasher?.update(piece as Buffer);
         yield piece as Buffer;
       }
     }
   }
 
-  private async olderThanTtl(dir: string): Promise<boolean> {
-    const cutoff = Date.now() - this.uploadTtlMs;
-    for await (const file of this.storage.walk(dir)) if (file.modifiedAt.getTime() > cutoff) return false;
-    return true;
-  }
-
   private async removeUpload(id: string): Promise<void> {
     try {
-      await this.storage.delete(BlobLayout.uploadDir(id));
+      await this.storage.removeUpload(id);
     } catch (error) {
       // Leftovers are swept later; the request's outcome does not depend on them.
       this.logger.warn({ err: error, upload: id }, 'could not delete upload data');

@@ -53,35 +53,40 @@ export const GetUpload = rpc(
 );
 
 /**
- * Records a chunk the gateway has written to storage at `path`. Succeeds only if the session's
- * offset is still `offset` (optimistic concurrency); otherwise `RANGE_INVALID` and the gateway
- * deletes its chunk.
+ * Records a chunk the gateway has written to storage at `path` (a chunk path of this upload, as
+ * `RegistryStorage.writeChunk` made it). With an `offset` it succeeds only if the session is still
+ * there (optimistic concurrency: otherwise `RANGE_INVALID` with the true offset, and the gateway
+ * deletes its chunk); without one (a streamed PATCH that did not say where it starts) the chunk
+ * goes at the session's end. The gateway needs no `GetUpload` first either way.
  */
 export const AppendUploadChunk = rpc(
-  'berth.rpc.blobstore.upload.append.v1',
+  'berth.rpc.blobstore.upload.append.v2',
   z.object({
     repository,
     id: uploadId,
-    offset: z.number().int().nonnegative(),
+    offset: z.number().int().nonnegative().nullable(),
     size: z.number().int().positive(),
-    path: z.string(),
+    path: z.string().max(1024),
   }),
   uploadSession,
 );
 
 /**
  * Completes an upload: verifies the content against `digest` (using `computedDigest` when the
- * gateway hashed every byte itself, else by reading the chunks back), moves it to its
- * content-addressed place and links it into the repository. `DIGEST_INVALID` on mismatch, and the
- * session is closed either way.
+ * gateway hashed every byte itself, which it says by `computedSize` equal to the session's size,
+ * else by reading the chunks back), moves it to its content-addressed place and links it into the
+ * repository. `DIGEST_INVALID` on mismatch, and the session is closed either way. The gateway
+ * sends it without reading the session first.
  */
 export const CompleteUpload = rpc(
-  'berth.rpc.blobstore.upload.complete.v1',
+  'berth.rpc.blobstore.upload.complete.v2',
   z.object({
     repository,
     id: uploadId,
     digest,
     computedDigest: digest.nullable(),
+    /** How many bytes `computedDigest` covers. */
+    computedSize: z.number().int().nonnegative().nullable(),
     requestId: z.string().nullable(),
     actor,
   }),

@@ -8,7 +8,7 @@ import type { Client as PgClient, Pool as PgPool } from 'pg';
 import type { PrismaPGlite as PrismaPGliteClass } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/client';
 import { EmbeddedMaintenance } from './embedded-maintenance';
-import { applyMigrations, type SqlExecutor } from './migrations';
+import { STORES, applyMigrations, type SqlExecutor, type Store } from './migrations';
 
 /** Where the metadata lives: a PostgreSQL URL, or the embedded PGlite directory when there is none. */
 export interface DatabaseOptions {
@@ -18,6 +18,8 @@ export interface DatabaseOptions {
   readonly poolSize?: number;
   /** How often the embedded database looks for tables to vacuum and analyze (PGlite only). */
   readonly maintenanceIntervalMs?: number;
+  /** The stores this process owns, whose migrations it applies (default: all, as the all-in-one). */
+  readonly stores?: readonly Store[];
 }
 
 /** Where the database reports what goes wrong in the background (a pino logger fits). */
@@ -55,9 +57,10 @@ export async function openDatabase(options: DatabaseOptions, logger?: DatabaseLo
     ? openEmbedded(
         options.embeddedDir,
         options.maintenanceIntervalMs ?? EMBEDDED_MAINTENANCE_INTERVAL_MS,
+        options.stores ?? STORES,
         logger,
       )
-    : openPostgres(options.url, options.poolSize ?? 10, logger);
+    : openPostgres(options.url, options.poolSize ?? 10, options.stores ?? STORES, logger);
 }
 
 /**
@@ -87,7 +90,12 @@ const loadPrismaPGlite = () =>
   (require('pglite-prisma-adapter') as { PrismaPGlite: typeof PrismaPGliteClass }).PrismaPGlite;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
-async function openPostgres(url: string, poolSize: number, logger?: DatabaseLogger): Promise<Database> {
+async function openPostgres(
+  url: string,
+  poolSize: number,
+  stores: readonly Store[],
+  logger?: DatabaseLogger,
+): Promise<Database> {
   const { Client, Pool } = loadPg();
   const PrismaPg = loadPrismaPg();
   // Migrations run on one dedicated connection, because the advisory lock belongs to a session.
@@ -96,13 +104,16 @@ async function openPostgres(url: string, poolSize: number, logger?: DatabaseLogg
   migrator.on('error', () => undefined);
   await migrator.connect();
   try {
-    await applyMigrations({
-      exec: async (sql) => {
-        await migrator.query(sql);
+    await applyMigrations(
+      {
+        exec: async (sql) => {
+          await migrator.query(sql);
+        },
+        query: async <Row>(sql: string, params: readonly unknown[] = []) =>
+          (await migrator.query(sql, [...params])).rows as Row[],
       },
-      query: async <Row>(sql: string, params: readonly unknown[] = []) =>
-        (await migrator.query(sql, [...params])).rows as Row[],
-    });
+      stores,
+    );
   } finally {
     await migrator.end();
   }
@@ -143,6 +154,7 @@ const EMBEDDED_POSTGRES_CONF = ['shared_buffers=16MB', 'work_mem=2MB', 'maintena
 async function openEmbedded(
   dir: string,
   maintenanceIntervalMs: number,
+  stores: readonly Store[],
   logger?: DatabaseLogger,
 ): Promise<Database> {
   await mkdir(dir, { recursive: true });
@@ -158,7 +170,7 @@ async function openEmbedded(
       (await pglite.query<Row>(sql, [...params])).rows,
   };
   try {
-    await applyMigrations(executor);
+    await applyMigrations(executor, stores);
   } catch (error) {
     await pglite.close();
     throw error;

@@ -5,7 +5,7 @@ import type { BerthConfig } from '@berth/config';
 import { DeleteBlob, StatBlob } from '@berth/contracts';
 import { OciError, parseDigest, parseRangeHeader, type RepositoryName } from '@berth/oci';
 import { CONFIG, STORAGE } from '@berth/server';
-import { BlobLayout, PathNotFoundError, type StorageDriver } from '@berth/storage';
+import { PathNotFoundError, RegistryStorage, type StorageDriver } from '@berth/storage';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryAuth } from './auth/registry-auth';
 import { header, requestId, sendEmpty } from './http';
@@ -13,12 +13,16 @@ import { header, requestId, sendEmpty } from './http';
 /** Blob reads and deletes: `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`. */
 @Injectable()
 export class BlobsHandler {
+  private readonly storage: RegistryStorage;
+
   constructor(
     private readonly bus: Bus,
-    @Inject(STORAGE) private readonly storage: StorageDriver,
+    @Inject(STORAGE) driver: StorageDriver,
     @Inject(CONFIG) private readonly config: BerthConfig,
     private readonly auth: RegistryAuth,
-  ) {}
+  ) {
+    this.storage = new RegistryStorage(driver);
+  }
 
   /**
    * Serves a blob, or a single byte range of it (206; 416 past the end), streaming from storage.
@@ -52,9 +56,8 @@ export class BlobsHandler {
         throw error;
       }
     }
-    const path = BlobLayout.blobData(digest);
     if (this.config.http.redirectBlobs && range === null) {
-      const url = await this.storage.redirectUrl(path, { method: 'GET', expiresInSeconds: 1200 });
+      const url = await this.storage.blobRedirectUrl(digest, { method: 'GET', expiresInSeconds: 1200 });
       if (url !== null) {
         await reply.code(307).header('location', url).header('content-length', '0').send();
         return;
@@ -70,7 +73,7 @@ export class BlobsHandler {
     }
     const response = reply.raw;
     try {
-      await this.storage.send(path, response, {
+      await this.storage.sendBlob(digest, response, {
         ...(range ? { offset: range.start, length: range.end - range.start + 1 } : {}),
         // The blob is open: from here on the bytes go straight onto the socket, past Fastify.
         onStart: () => {

@@ -15,7 +15,7 @@ import {
   type RepositoryName,
 } from '@berth/oci';
 import { STORAGE, readBodyWithin } from '@berth/server';
-import { BlobLayout, PathNotFoundError, objectExists, type StorageDriver } from '@berth/storage';
+import { PathNotFoundError, RegistryStorage, type StorageDriver } from '@berth/storage';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryAuth } from './auth/registry-auth';
 import { header, queryParams, requestId, sendEmpty } from './http';
@@ -25,13 +25,17 @@ import { PullRecorder } from './pull-recorder';
 /** Manifests: `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`. */
 @Injectable()
 export class ManifestsHandler {
+  private readonly storage: RegistryStorage;
+
   constructor(
     private readonly bus: Bus,
-    @Inject(STORAGE) private readonly storage: StorageDriver,
+    @Inject(STORAGE) driver: StorageDriver,
     private readonly bodies: ManifestBodies,
     private readonly auth: RegistryAuth,
     private readonly pulls: PullRecorder,
-  ) {}
+  ) {
+    this.storage = new RegistryStorage(driver);
+  }
 
   /**
    * Serves a manifest byte for byte, with the media type it was pushed with. A `GET` that sends
@@ -108,8 +112,8 @@ export class ManifestsHandler {
     await this.auth.ensureProject(request, name);
     // Content-addressed: bytes already stored under this digest are these bytes. Re-pushes (CI
     // pushing the same image under new tags) skip the write and its fsyncs.
-    if (!this.bodies.get(digest) && !(await objectExists(this.storage, BlobLayout.blobData(digest)))) {
-      await this.storage.putContent(BlobLayout.blobData(digest), bytes);
+    if (!this.bodies.get(digest) && !(await this.storage.hasBlob(digest))) {
+      await this.storage.putBlob(digest, bytes);
     }
     this.bodies.set(digest, bytes);
     await this.bus.request(PutManifest, {
@@ -147,7 +151,7 @@ export class ManifestsHandler {
     const cached = this.bodies.get(digest);
     if (cached) return cached;
     try {
-      const bytes = await this.storage.getContent(BlobLayout.blobData(parseDigest(digest)));
+      const bytes = await this.storage.getBlob(parseDigest(digest));
       this.bodies.set(digest, bytes);
       return bytes;
     } catch (error) {

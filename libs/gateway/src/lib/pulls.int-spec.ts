@@ -9,7 +9,7 @@ import { loadConfig } from '@berth/config';
 import { ArtifactsPulled, ResolveManifest, type ArtifactsPulledEvent } from '@berth/contracts';
 import { parseDigest } from '@berth/oci';
 import { PlatformModule, startHttpApp } from '@berth/server';
-import { BlobLayout, createStorageDriver } from '@berth/storage';
+import { RegistryStorage, createStorageDriver } from '@berth/storage';
 import pino from 'pino';
 import { GatewayModule } from './gateway.module';
 
@@ -32,7 +32,7 @@ describe('manifest pulls at the gateway', () => {
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'berth-pulls-'));
     const storage = createStorageDriver({ driver: 'filesystem', root });
-    await storage.putContent(BlobLayout.blobData(parseDigest(digest)), manifest);
+    await new RegistryStorage(storage).putBlob(parseDigest(digest), manifest);
     bus = new InProcessBus();
     await bus.handle(ResolveManifest, () =>
       Promise.resolve({ digest, mediaType, size: manifest.length, subjectDigest: null }),

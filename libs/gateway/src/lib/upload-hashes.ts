@@ -44,6 +44,15 @@ export class UploadHashes {
     return entry.hasher;
   }
 
+  /**
+   * Where this gateway's hash of an upload stands, if it tracks the upload and no chunk is in
+   * flight: the offset a chunk that does not say where it starts will most likely get.
+   */
+  offsetOf(id: string): number | null {
+    const entry = this.entries.get(id);
+    return entry && !entry.busy ? entry.offset : null;
+  }
+
   /** The chunk was recorded: the hash now covers up to `offset`. */
   release(id: string, offset: number): void {
     const entry = this.entries.get(id);
@@ -57,11 +66,14 @@ export class UploadHashes {
     this.entries.delete(id);
   }
 
-  /** Finishes and forgets the hash if it covers exactly `offset` bytes, else null. */
-  take(id: string, offset: number): Digest | null {
+  /**
+   * Finishes and forgets the hash, with the number of bytes it covers (null if this gateway has
+   * none, or a chunk is still in flight). The blobstore trusts it only if that is the session's size.
+   */
+  take(id: string): { digest: Digest; size: number } | null {
     const entry = this.entries.get(id);
     this.entries.delete(id);
-    if (!entry || entry.busy || entry.offset !== offset) return null;
-    return entry.hasher.digest();
+    if (!entry || entry.busy) return null;
+    return { digest: entry.hasher.digest(), size: entry.offset };
   }
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { Bus } from '@berth/bus';
@@ -21,7 +20,7 @@ import {
   type RepositoryName,
 } from '@berth/oci';
 import { STORAGE } from '@berth/server';
-import { BlobLayout, type StorageDriver } from '@berth/storage';
+import { RegistryStorage, type StorageDriver, type WrittenChunk } from '@berth/storage';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryAuth } from './auth/registry-auth';
 import { hasBody, header, queryParam, requestId, sendEmpty, uploadRange } from './http';
@@ -38,12 +37,16 @@ const CHUNK_MIN_LENGTH = 64 * 1024;
  */
 @Injectable()
 export class UploadsHandler {
+  private readonly storage: RegistryStorage;
+
   constructor(
     private readonly bus: Bus,
-    @Inject(STORAGE) private readonly storage: StorageDriver,
+    @Inject(STORAGE) driver: StorageDriver,
     private readonly hashes: UploadHashes,
     private readonly auth: RegistryAuth,
-  ) {}
+  ) {
+    this.storage = new RegistryStorage(driver);
+  }
 
   /**
    * Starts an upload, mounts a blob, or takes a whole blob in one request. A mount from a
@@ -76,29 +79,21 @@ export class UploadsHandler {
     let session = await this.bus.request(StartUpload, { repository: name });
     this.hashes.begin(session.id);
     if (digest === undefined) {
-      if (hasBody(request)) session = await this.receive(request, reply, session);
+      if (hasBody(request)) session = await this.receive(request, reply, name, session.id, session.offset);
       await this.accepted(reply, session);
       return;
     }
-    session = await this.receive(request, reply, session);
-    await this.complete(request, reply, session, digest);
+    await this.receive(request, reply, name, session.id, session.offset);
+    await this.complete(request, reply, name, session.id, digest);
   }
 
   /** Appends a chunk (`Content-Range` optional for a streamed upload). */
   async patch(request: FastifyRequest, reply: FastifyReply, name: RepositoryName, id: string): Promise<void> {
-    const contentRange = header(request, 'content-range');
-    // A chunk that says where it starts needs no session read first: recording it checks the
-    // offset (and that the session exists) atomically, and a refusal carries the true offset.
-    const session =
-      contentRange === undefined
-        ? await this.session(name, id)
-        : {
-            id: assertUploadId(id),
-            repository: name,
-            offset: parseContentRange(contentRange).start,
-            startedAt: '',
-          };
-    await this.accepted(reply, await this.receive(request, reply, session));
+    assertUploadId(id);
+    await this.accepted(
+      reply,
+      await this.receive(request, reply, name, id, await this.chunkStart(request, name, id)),
+    );
   }
 
   /** Completes an upload with an optional last chunk in the body. */
@@ -106,9 +101,11 @@ export class UploadsHandler {
     const claimed = queryParam(request, 'digest');
     if (claimed === undefined) throw new OciError('DIGEST_INVALID', 'digest query parameter is required');
     const digest = parseDigest(claimed);
-    let session = await this.session(name, id);
-    if (hasBody(request)) session = await this.receive(request, reply, session);
-    await this.complete(request, reply, session, digest);
+    assertUploadId(id);
+    if (hasBody(request))
+      await this.receive(request, reply, name, id, await this.chunkStart(request, name, id));
+    // Completing checks that the session exists and is this repository's; no read of it first.
+    await this.complete(request, reply, name, id, digest);
   }
 
   /** Reports an upload's progress (204 with `Range`). */
@@ -131,92 +128,122 @@ export class UploadsHandler {
     return this.bus.request(GetUpload, { repository: name, id });
   }
 
+  /**
+   * Where a chunk starts, as far as the gateway must know before it stores the chunk: where its
+   * `Content-Range` says (recording it checks that atomically), or nothing (null: at the end)
+   * for a streamed chunk of an upload this gateway started. Only a streamed chunk of an upload
+   * this gateway does not know costs a read of the session first, so that bytes sent to an
+   * upload that does not exist are refused before they are stored.
+   */
+  private async chunkStart(
+    request: FastifyRequest,
+    name: RepositoryName,
+    id: string,
+  ): Promise<number | null> {
+    const contentRange = header(request, 'content-range');
+    if (contentRange !== undefined) return parseContentRange(contentRange).start;
+    if (this.hashes.offsetOf(id) !== null) return null;
+    return (await this.session(name, id)).offset;
+  }
+
   private async complete(
     request: FastifyRequest,
     reply: FastifyReply,
-    session: UploadSession,
+    name: RepositoryName,
+    id: string,
     digest: ReturnType<typeof parseDigest>,
   ): Promise<void> {
-    const hashed = this.hashes.take(session.id, session.offset);
-    const computedDigest = hashed !== null && digestAlgorithm(digest) === 'sha256' ? hashed : null;
+    const hashed = this.hashes.take(id);
+    const trusted = hashed !== null && digestAlgorithm(digest) === 'sha256';
     await this.bus.request(CompleteUpload, {
-      repository: session.repository,
-      id: session.id,
+      repository: name,
+      id,
       digest,
-      computedDigest,
+      computedDigest: trusted ? hashed.digest : null,
+      computedSize: trusted ? hashed.size : null,
       requestId: requestId(request),
       actor: this.auth.actorOf(request),
     });
-    await this.created(reply, session.repository, digest);
+    await this.created(reply, name, digest);
   }
 
   /**
-   * Streams the request body into a new chunk object and records it. A chunk must start where the
-   * session stands (else 416 with the session's range, and the session stays usable); a declared
-   * range or length must match what arrived. A client that disconnects leaves nothing recorded.
+   * Streams the request body into a new chunk object and records it at `start` (null: at the
+   * session's end). A chunk must start where the session stands (else 416 with the session's
+   * range, and the session stays usable); a declared range or length must match what arrived. A
+   * client that disconnects leaves nothing recorded.
    */
   private async receive(
     request: FastifyRequest,
     reply: FastifyReply,
-    session: UploadSession,
+    name: RepositoryName,
+    id: string,
+    start: number | null,
   ): Promise<UploadSession> {
     const contentRange = header(request, 'content-range');
     let expected: number | undefined;
     if (contentRange !== undefined) {
       const range = parseContentRange(contentRange);
-      if (range.start !== session.offset) {
-        this.sessionHeaders(reply, session);
-        throw new OciError('RANGE_INVALID', `chunk must start at offset ${session.offset}`, {
-          offset: session.offset,
-        });
+      // Only the first chunk of a new session (its POST) can disagree here; later ones are checked
+      // by recording them.
+      if (start !== null && range.start !== start) {
+        this.sessionHeaders(reply, { id, repository: name, offset: start, startedAt: '' });
+        throw new OciError('RANGE_INVALID', `chunk must start at offset ${start}`, { offset: start });
       }
       expected = range.end - range.start + 1;
     }
     const length = header(request, 'content-length');
     if (length !== undefined && expected !== undefined && Number(length) !== expected) {
-      this.sessionHeaders(reply, session);
+      this.sessionHeaders(reply, await this.session(name, id));
       throw new OciError('RANGE_INVALID', 'Content-Length does not match Content-Range');
     }
-    const { id } = session;
-    const path = BlobLayout.uploadChunk(id, session.offset, randomBytes(6).toString('hex'));
-    const hasher = this.hashes.claim(id, session.offset);
+    // The hash follows the chunk if this gateway's hash stands where the chunk starts.
+    const hashedFrom = start ?? this.hashes.offsetOf(id);
+    const hasher = hashedFrom === null ? null : this.hashes.claim(id, hashedFrom);
     const counter = new CountingStream(hasher);
     request.raw.on('error', (error) => counter.destroy(error));
     // A connection that closes before the body is complete is a client that went away.
     request.raw.on('close', () => {
       if (!request.raw.complete) counter.destroy(new Error('client disconnected'));
     });
-    let written: number;
+    let chunk: WrittenChunk;
     try {
-      // A chunk is scratch until the upload completes; completing moves it, which makes it durable.
-      written = await this.storage.write(path, request.raw.pipe(counter), { durable: false });
+      chunk = await this.storage.writeChunk(id, request.raw.pipe(counter));
     } catch (error) {
       this.hashes.drop(id);
       throw error;
     }
     try {
-      if (expected !== undefined && written !== expected) {
-        throw new OciError('BLOB_UPLOAD_INVALID', `chunk declared ${expected} bytes but carried ${written}`);
+      if (expected !== undefined && chunk.size !== expected) {
+        throw new OciError(
+          'BLOB_UPLOAD_INVALID',
+          `chunk declared ${expected} bytes but carried ${chunk.size}`,
+        );
       }
-      if (written === 0) {
-        await this.storage.delete(path);
-        this.hashes.release(id, session.offset);
-        return session;
+      if (chunk.size === 0) {
+        await this.storage.deleteChunk(chunk.path);
+        if (hashedFrom !== null) this.hashes.release(id, hashedFrom);
+        return start === null
+          ? await this.session(name, id)
+          : { id, repository: name, offset: start, startedAt: '' };
       }
       const next = await this.bus.request(AppendUploadChunk, {
-        repository: session.repository,
+        repository: name,
         id,
-        offset: session.offset,
-        size: written,
-        path,
+        offset: start,
+        size: chunk.size,
+        path: chunk.path,
       });
-      this.hashes.release(id, next.offset);
+      // A streamed chunk lands where the session ended; the hash holds only if that is where it stood.
+      if (hasher !== null && next.offset - chunk.size === hashedFrom) this.hashes.release(id, next.offset);
+      else this.hashes.drop(id);
       return next;
     } catch (error) {
       this.hashes.drop(id);
-      await this.storage.delete(path);
+      await this.storage.deleteChunk(chunk.path);
       if (error instanceof OciError && error.code === 'RANGE_INVALID') {
-        this.sessionHeaders(reply, { ...session, offset: offsetOf(error) ?? session.offset });
+        const offset = offsetOf(error);
+        if (offset !== undefined) this.sessionHeaders(reply, { id, repository: name, offset, startedAt: '' });
       }
       throw error;
     }

@@ -63,7 +63,7 @@ export class ManifestRepository {
   async findByDigest(repository: string, digest: string): Promise<ManifestInfo | null> {
     const rows = await this.db.$queryRaw<ManifestRow[]>`
       SELECT m.digest, m.media_type, m.size, m.subject_digest
-      FROM manifest m JOIN repository r ON r.id = m.repository_id
+      FROM registry.manifest m JOIN registry.repository r ON r.id = m.repository_id
       WHERE r.name = ${repository} AND m.digest = ${digest}`;
     return toInfo(rows[0]);
   }
@@ -72,9 +72,9 @@ export class ManifestRepository {
   async findByTag(repository: string, tag: string): Promise<ManifestInfo | null> {
     const rows = await this.db.$queryRaw<ManifestRow[]>`
       SELECT m.digest, m.media_type, m.size, m.subject_digest
-      FROM tag t
-      JOIN repository r ON r.id = t.repository_id
-      JOIN manifest m ON m.id = t.manifest_id
+      FROM registry.tag t
+      JOIN registry.repository r ON r.id = t.repository_id
+      JOIN registry.manifest m ON m.id = t.manifest_id
       WHERE r.name = ${repository} AND t.name = ${tag}`;
     return toInfo(rows[0]);
   }
@@ -92,7 +92,7 @@ export class ManifestRepository {
       );
       await assertPresent(tx, repositoryId, manifest);
       const inserted = await tx.$queryRaw<{ id: bigint }[]>`
-        INSERT INTO manifest (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations)
+        INSERT INTO registry.manifest (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations)
         VALUES (${repositoryId}, ${manifest.digest}, ${manifest.mediaType}, ${manifest.size}, ${manifest.artifactType},
                 ${manifest.subjectDigest}, ${manifest.annotations === null ? null : JSON.stringify(manifest.annotations)}::jsonb)
         ON CONFLICT (repository_id, digest) DO NOTHING
@@ -101,7 +101,7 @@ export class ManifestRepository {
       const created = manifestId !== undefined;
       if (manifestId === undefined) {
         const existing = await tx.$queryRaw<{ id: bigint }[]>`
-          SELECT id FROM manifest WHERE repository_id = ${repositoryId} AND digest = ${manifest.digest}`;
+          SELECT id FROM registry.manifest WHERE repository_id = ${repositoryId} AND digest = ${manifest.digest}`;
         manifestId = existing[0]?.id;
         if (manifestId === undefined) throw new OciError('UNKNOWN', 'manifest vanished during push');
       } else {
@@ -112,7 +112,7 @@ export class ManifestRepository {
         const digests = [...manifest.blobDigests, ...manifest.manifestDigests];
         if (digests.length > 0) {
           await tx.$executeRaw`
-            INSERT INTO manifest_reference (manifest_id, kind, digest)
+            INSERT INTO registry.manifest_reference (manifest_id, kind, digest)
             SELECT ${manifestId}, k, d FROM unnest(${kinds}::text[], ${digests}::text[]) AS x(k, d)
             ON CONFLICT DO NOTHING`;
         }
@@ -123,7 +123,7 @@ export class ManifestRepository {
         // The upsert of the repository row above locks it until commit, so concurrent pushes to
         // this repository cannot move these tags between this read and the write below.
         const before = await tx.$queryRaw<{ name: string; manifest_id: bigint; digest: string }[]>`
-          SELECT t.name, t.manifest_id, m.digest FROM tag t JOIN manifest m ON m.id = t.manifest_id
+          SELECT t.name, t.manifest_id, m.digest FROM registry.tag t JOIN registry.manifest m ON m.id = t.manifest_id
           WHERE t.repository_id = ${repositoryId} AND t.name = ANY(${tags}::text[])`;
         const previous = new Map(before.map((row) => [row.name, row]));
         taggedFrom = tags.flatMap((tag): SavedManifest['taggedFrom'] => {
@@ -132,7 +132,7 @@ export class ManifestRepository {
           return was.manifest_id === manifestId ? [] : [{ tag, previousDigest: was.digest }];
         });
         await tx.$executeRaw`
-          INSERT INTO tag (repository_id, name, manifest_id, updated_at)
+          INSERT INTO registry.tag (repository_id, name, manifest_id, updated_at)
           SELECT ${repositoryId}, t, ${manifestId}, now() FROM unnest(${tags}::text[]) AS x(t)
           ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = EXCLUDED.manifest_id, updated_at = now()`;
       }
@@ -151,7 +151,7 @@ export class ManifestRepository {
   async deleteTag(repository: string, tag: string, eventsOf: EventsOf<string>): Promise<string | null> {
     const digest = await this.db.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<{ digest: string }[]>`
-        DELETE FROM tag t USING repository r, manifest m
+        DELETE FROM registry.tag t USING registry.repository r, registry.manifest m
         WHERE r.id = t.repository_id AND m.id = t.manifest_id AND r.name = ${repository} AND t.name = ${tag}
         RETURNING m.digest`;
       const deleted = rows[0]?.digest ?? null;
@@ -174,7 +174,7 @@ export class ManifestRepository {
   ): Promise<string[] | null> {
     const tags = await this.db.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<{ id: bigint }[]>`
-        SELECT m.id FROM manifest m JOIN repository r ON r.id = m.repository_id
+        SELECT m.id FROM registry.manifest m JOIN registry.repository r ON r.id = m.repository_id
         WHERE r.name = ${repository} AND m.digest = ${digest}
         FOR UPDATE OF m`;
       const id = rows[0]?.id;
@@ -183,9 +183,9 @@ export class ManifestRepository {
       // can carry (events cross the bus, whose messages are bounded).
       const names = (
         await tx.$queryRaw<{ name: string }[]>`
-          SELECT name FROM tag WHERE manifest_id = ${id} ORDER BY name LIMIT ${MAX_EVENT_TAGS}`
+          SELECT name FROM registry.tag WHERE manifest_id = ${id} ORDER BY name LIMIT ${MAX_EVENT_TAGS}`
       ).map((tag) => tag.name);
-      await tx.$executeRaw`DELETE FROM manifest WHERE id = ${id}`;
+      await tx.$executeRaw`DELETE FROM registry.manifest WHERE id = ${id}`;
       await this.outbox.write(tx, eventsOf(names));
       return names;
     });
@@ -197,12 +197,12 @@ export class ManifestRepository {
   async listTags(repository: string, limit: number, last: string | null): Promise<NamePage | null> {
     const repo = await this.db.$queryRaw<
       { id: number }[]
-    >`SELECT id FROM repository WHERE name = ${repository}`;
+    >`SELECT id FROM registry.repository WHERE name = ${repository}`;
     const repositoryId = repo[0]?.id;
     if (repositoryId === undefined) return null;
     if (limit === 0) return { names: [], more: false };
     const rows = await this.db.$queryRaw<{ name: string }[]>`
-      SELECT name FROM tag
+      SELECT name FROM registry.tag
       WHERE repository_id = ${repositoryId} AND (${last}::text IS NULL OR name > ${last}::text)
       ORDER BY name LIMIT ${limit + 1}`;
     return page(
@@ -217,8 +217,8 @@ export class ManifestRepository {
    */
   async allTags(repository: string, max: number): Promise<string[] | null | undefined> {
     const rows = await this.db.$queryRaw<{ name: string | null }[]>`
-      SELECT t.name FROM repository r LEFT JOIN LATERAL (
-        SELECT name FROM tag WHERE repository_id = r.id ORDER BY name LIMIT ${max + 1}
+      SELECT t.name FROM registry.repository r LEFT JOIN LATERAL (
+        SELECT name FROM registry.tag WHERE repository_id = r.id ORDER BY name LIMIT ${max + 1}
       ) t ON true
       WHERE r.name = ${repository}`;
     if (rows.length === 0) return null;
@@ -235,7 +235,7 @@ export class ManifestRepository {
     if (limit === 0 || projects?.length === 0) return { names: [], more: false };
     // A repository's project is its first segment; a one-segment name belongs to `library`.
     const rows = await this.db.$queryRaw<{ name: string }[]>`
-      SELECT name FROM repository
+      SELECT name FROM registry.repository
       WHERE (${last}::text IS NULL OR name > ${last}::text)
         AND (${projects === null}::boolean OR
              (CASE WHEN strpos(name, '/') > 0 THEN split_part(name, '/', 1) ELSE 'library' END)
@@ -268,11 +268,11 @@ export class ManifestRepository {
       }[]
     >`
       SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
-      FROM manifest m JOIN repository r ON r.id = m.repository_id
+      FROM registry.manifest m JOIN registry.repository r ON r.id = m.repository_id
       WHERE r.name = ${repository} AND m.subject_digest = ${digest}
         AND (${artifactType}::text IS NULL OR m.artifact_type = ${artifactType}::text)
         AND (${after}::text IS NULL OR (m.created_at, m.id) > (
-          SELECT a.created_at, a.id FROM manifest a WHERE a.repository_id = r.id AND a.digest = ${after}::text))
+          SELECT a.created_at, a.id FROM registry.manifest a WHERE a.repository_id = r.id AND a.digest = ${after}::text))
       ORDER BY m.created_at, m.id
       LIMIT ${limit}`;
     return rows.map((row) => {
@@ -298,7 +298,7 @@ export class ManifestRepository {
 export async function upsertRepository(tx: Tx, name: string): Promise<{ id: number; created: boolean }> {
   // `xmax = 0` tells a freshly inserted row from one that the conflict clause updated.
   const rows = await tx.$queryRaw<{ id: number; created: boolean }[]>`
-    INSERT INTO repository (name) VALUES (${name})
+    INSERT INTO registry.repository (name) VALUES (${name})
     ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
     RETURNING id, (xmax = 0) AS created`;
   const row = rows[0];
@@ -311,14 +311,14 @@ async function assertPresent(tx: Tx, repositoryId: number, manifest: NewManifest
   const blobs = [...new Set(manifest.blobDigests)];
   if (blobs.length > 0) {
     const found = await tx.$queryRaw<{ digest: string }[]>`
-      SELECT digest FROM repository_blob WHERE repository_id = ${repositoryId} AND digest = ANY(${blobs}::text[])`;
+      SELECT digest FROM registry.repository_blob WHERE repository_id = ${repositoryId} AND digest = ANY(${blobs}::text[])`;
     const present = new Set(found.map((row) => row.digest));
     missing.push(...blobs.filter((digest) => !present.has(digest)));
   }
   const children = [...new Set(manifest.manifestDigests)];
   if (children.length > 0) {
     const found = await tx.$queryRaw<{ digest: string }[]>`
-      SELECT digest FROM manifest WHERE repository_id = ${repositoryId} AND digest = ANY(${children}::text[])`;
+      SELECT digest FROM registry.manifest WHERE repository_id = ${repositoryId} AND digest = ANY(${children}::text[])`;
     const present = new Set(found.map((row) => row.digest));
     missing.push(...children.filter((digest) => !present.has(digest)));
   }

@@ -13,7 +13,7 @@ import {
   type RequestOf,
 } from '@berth/contracts';
 import { digestOf, MediaType } from '@berth/oci';
-import { BlobLayout, FilesystemDriver } from '@berth/storage';
+import { FilesystemDriver, RegistryStorage } from '@berth/storage';
 import { openDatabase, type Database } from '@berth/db';
 import { Outbox, outboxEvent } from '@berth/outbox';
 import { createTestDatabase, type TestDatabase } from '@berth/testing';
@@ -47,7 +47,7 @@ describe('MetadataService on PostgreSQL', () => {
   });
 
   beforeEach(async () => {
-    await database.client.$executeRaw`DELETE FROM event_outbox`;
+    await database.client.$executeRaw`DELETE FROM events.event_outbox`;
     bus = new InProcessBus();
     nudges = 0;
     sut = new MetadataService(
@@ -69,16 +69,16 @@ describe('MetadataService on PostgreSQL', () => {
 
   /** The events written so far, in outbox order. */
   async function events(): Promise<{ subject: string; payload: Record<string, unknown> }[]> {
-    return database.client.$queryRaw`SELECT subject, payload FROM event_outbox ORDER BY seq`;
+    return database.client.$queryRaw`SELECT subject, payload FROM events.event_outbox ORDER BY seq`;
   }
 
   async function linkBlob(repository: string, digest: string): Promise<void> {
     await database.client
-      .$executeRaw`INSERT INTO blob (digest, size) VALUES (${digest}, 1) ON CONFLICT DO NOTHING`;
+      .$executeRaw`INSERT INTO registry.blob (digest, size) VALUES (${digest}, 1) ON CONFLICT DO NOTHING`;
     await database.client
-      .$executeRaw`INSERT INTO repository (name) VALUES (${repository}) ON CONFLICT DO NOTHING`;
+      .$executeRaw`INSERT INTO registry.repository (name) VALUES (${repository}) ON CONFLICT DO NOTHING`;
     await database.client.$executeRaw`
-      INSERT INTO repository_blob (repository_id, digest) SELECT id, ${digest} FROM repository WHERE name = ${repository}`;
+      INSERT INTO registry.repository_blob (repository_id, digest) SELECT id, ${digest} FROM registry.repository WHERE name = ${repository}`;
   }
 
   /** What a test manifest holds; `variant` makes manifests of the same shape differ. */
@@ -128,7 +128,7 @@ describe('MetadataService on PostgreSQL', () => {
           };
     const bytes = Buffer.from(JSON.stringify(body));
     const digest = digestOf(bytes, 'sha256');
-    await storage.putContent(BlobLayout.blobData(digest), bytes);
+    await new RegistryStorage(storage).putBlob(digest, bytes);
     return {
       repository,
       digest,
@@ -170,7 +170,7 @@ describe('MetadataService on PostgreSQL', () => {
     });
     expect(nudges).toBe(2);
     const published = await database.client.$queryRaw<{ count: bigint }[]>`
-      SELECT count(*) AS count FROM event_outbox WHERE published_at IS NOT NULL`;
+      SELECT count(*) AS count FROM events.event_outbox WHERE published_at IS NOT NULL`;
     expect(published[0]?.count).toBe(0n);
   });
 
@@ -183,7 +183,7 @@ describe('MetadataService on PostgreSQL', () => {
     ];
     const garbage = Buffer.from('not a manifest');
     const garbageDigest = digestOf(garbage, 'sha256');
-    await storage.putContent(BlobLayout.blobData(garbageDigest), garbage);
+    await new RegistryStorage(storage).putBlob(garbageDigest, garbage);
     refusals.push({ ...stored, digest: garbageDigest, size: garbage.length });
     for (const request of refusals)
       await expect(sut.put(request)).rejects.toMatchObject({ code: 'MANIFEST_INVALID' });

@@ -109,7 +109,7 @@ function nudging(relay: OutboxRelay): Outbox {
 
 async function unpublished(database: Database): Promise<number> {
   const rows = await database.client.$queryRaw<{ count: bigint }[]>`
-    SELECT count(*) AS count FROM event_outbox WHERE published_at IS NULL`;
+    SELECT count(*) AS count FROM events.event_outbox WHERE published_at IS NULL`;
   return Number(rows[0]?.count ?? 0);
 }
 
@@ -177,8 +177,8 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
   });
 
   beforeEach(async () => {
-    await backend.first.client.$executeRaw`DELETE FROM event_outbox`;
-    await backend.first.client.$executeRaw`DELETE FROM event_outbox_relay`;
+    await backend.first.client.$executeRaw`DELETE FROM events.event_outbox`;
+    await backend.first.client.$executeRaw`DELETE FROM events.event_outbox_relay`;
     consumer = new InProcessBus();
     seen = [];
     await consumer.subscribe(RepositoryCreated, { durable: 'test' }, (event) => {
@@ -210,7 +210,7 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     expect(nudges).toBe(1);
     const rows = await backend.first.client.$queryRaw<
       { id: string; subject: string; payload: unknown; published_at: Date | null }[]
-    >`SELECT id, subject, payload, published_at FROM event_outbox ORDER BY seq`;
+    >`SELECT id, subject, payload, published_at FROM events.event_outbox ORDER BY seq`;
     expect(rows.map((row) => row.id)).toEqual(ids);
     expect(rows.every((row) => row.subject === RepositoryCreated.subject && row.published_at === null)).toBe(
       true,
@@ -318,7 +318,7 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
         (
           await backend.first.client.$queryRaw<
             { count: bigint }[]
-          >`SELECT count(*) AS count FROM event_outbox`
+          >`SELECT count(*) AS count FROM events.event_outbox`
         )[0]?.count,
       );
     expect(await count()).toBe(3);
@@ -336,7 +336,7 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     await sut.stop();
     const leases = await backend.first.client.$queryRaw<
       { owner: string }[]
-    >`SELECT owner FROM event_outbox_relay`;
+    >`SELECT owner FROM events.event_outbox_relay`;
     expect(leases).toEqual([]);
     await write(backend.first, 2, nudging(sut));
     await new Promise((r) => setTimeout(r, 300));
@@ -348,9 +348,9 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     const sut = relay(backend.first, consumer, { lingerMs: 400 });
     sut.start();
     const owners = async (): Promise<string[]> =>
-      (await backend.first.client.$queryRaw<{ owner: string }[]>`SELECT owner FROM event_outbox_relay`).map(
-        (row) => row.owner,
-      );
+      (
+        await backend.first.client.$queryRaw<{ owner: string }[]>`SELECT owner FROM events.event_outbox_relay`
+      ).map((row) => row.owner);
     const first = await write(backend.first, 1, nudging(sut));
     await eventually(() => seen.length === 1);
     const holder = await owners();
@@ -411,7 +411,7 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
 
   it('takes over from a relay that died holding the lease once the lease runs out', async () => {
     await backend.first.client.$executeRaw`
-      INSERT INTO event_outbox_relay (name, owner, lease_until)
+      INSERT INTO events.event_outbox_relay (name, owner, lease_until)
       VALUES ('event_outbox', 'a-relay-that-died', now() + interval '800 milliseconds')`;
     const ids = await write(backend.first, 3);
     const startedAt = Date.now();
@@ -443,8 +443,8 @@ describe('event outbox relayed to NATS JetStream', () => {
   });
 
   beforeEach(async () => {
-    await database.client.$executeRaw`DELETE FROM event_outbox`;
-    await database.client.$executeRaw`DELETE FROM event_outbox_relay`;
+    await database.client.$executeRaw`DELETE FROM events.event_outbox`;
+    await database.client.$executeRaw`DELETE FROM events.event_outbox_relay`;
     ({ natsUrl } = await testServices());
     namespace = uniqueNamespace();
     publisher = await connectNatsBus({ servers: natsUrl, namespace, name: 'relay' });
@@ -493,11 +493,11 @@ describe('event outbox relayed to NATS JetStream', () => {
     // The dead relay's work: its lease is still there, its events reached the stream, and their
     // rows were never stamped.
     await database.client.$executeRaw`
-      INSERT INTO event_outbox_relay (name, owner, lease_until)
+      INSERT INTO events.event_outbox_relay (name, owner, lease_until)
       VALUES ('event_outbox', 'a-relay-that-died', now() + interval '500 milliseconds')`;
     const ids = await write(database, 4);
     const rows = await database.client.$queryRaw<{ payload: RepositoryCreatedEvent }[]>`
-      SELECT payload FROM event_outbox ORDER BY seq`;
+      SELECT payload FROM events.event_outbox ORDER BY seq`;
     for (const row of rows) await publisher.publish(RepositoryCreated, row.payload);
 
     const restarted = new TapBus(publisher);

@@ -205,7 +205,7 @@ export class OutboxRelay {
     if (!this.holdsLease && !(await this.pending())) return { kind: 'published', count: 0 };
     if (!(await this.holdLease())) return { kind: 'contended' };
     const rows = await this.db.$queryRaw<OutboxRow[]>`
-      SELECT id, subject, payload FROM event_outbox
+      SELECT id, subject, payload FROM events.event_outbox
       WHERE published_at IS NULL ORDER BY seq LIMIT ${this.batchSize}`;
     if (rows.length === 0) return { kind: 'published', count: 0 };
     const events: BusEvent[] = [];
@@ -231,14 +231,15 @@ export class OutboxRelay {
       clearInterval(heartbeat);
     }
     const ids = rows.map((row) => row.id);
-    await this.db.$executeRaw`UPDATE event_outbox SET published_at = now() WHERE id = ANY(${ids}::text[])`;
+    await this.db
+      .$executeRaw`UPDATE events.event_outbox SET published_at = now() WHERE id = ANY(${ids}::text[])`;
     return { kind: 'published', count: rows.length };
   }
 
   /** Whether the outbox has a row to publish. */
   private async pending(): Promise<boolean> {
     const rows = await this.db.$queryRaw<{ id: string }[]>`
-      SELECT id FROM event_outbox WHERE published_at IS NULL LIMIT 1`;
+      SELECT id FROM events.event_outbox WHERE published_at IS NULL LIMIT 1`;
     return rows.length > 0;
   }
 
@@ -270,7 +271,7 @@ export class OutboxRelay {
   private async acquireLease(): Promise<boolean> {
     const startedAt = Date.now();
     const rows = await this.db.$queryRaw<{ owner: string }[]>`
-      INSERT INTO event_outbox_relay (name, owner, lease_until)
+      INSERT INTO events.event_outbox_relay (name, owner, lease_until)
       VALUES (${LEASE}, ${this.owner}, now() + ${this.leaseMs}::integer * interval '1 millisecond')
       ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
       WHERE event_outbox_relay.owner = EXCLUDED.owner OR event_outbox_relay.lease_until <= now()
@@ -286,7 +287,7 @@ export class OutboxRelay {
     this.holdsLease = false;
     try {
       await this.db
-        .$executeRaw`DELETE FROM event_outbox_relay WHERE name = ${LEASE} AND owner = ${this.owner}`;
+        .$executeRaw`DELETE FROM events.event_outbox_relay WHERE name = ${LEASE} AND owner = ${this.owner}`;
     } catch (error) {
       // It expires by itself.
       if (!this.stopped) this.logger.warn({ err: error }, 'event relay could not give up its lease');
@@ -302,8 +303,8 @@ export class OutboxRelay {
       let purged = 0;
       for (;;) {
         const count = await this.db.$executeRaw`
-          DELETE FROM event_outbox WHERE seq IN (
-            SELECT seq FROM event_outbox WHERE published_at < ${cutoff} ORDER BY seq LIMIT ${PURGE_CHUNK})`;
+          DELETE FROM events.event_outbox WHERE seq IN (
+            SELECT seq FROM events.event_outbox WHERE published_at < ${cutoff} ORDER BY seq LIMIT ${PURGE_CHUNK})`;
         purged += count;
         if (count < PURGE_CHUNK || this.stopped) break;
       }

@@ -43,7 +43,7 @@ export class Outbox {
       payloads.push(JSON.stringify(checked));
     }
     await tx.$executeRaw`
-      INSERT INTO event_outbox (id, subject, payload)
+      INSERT INTO events.event_outbox (id, subject, payload)
       SELECT i, s, p::jsonb FROM unnest(${ids}::text[], ${subjects}::text[], ${payloads}::text[])
         WITH ORDINALITY AS x(i, s, p, n)
       ORDER BY n`;

@@ -1,7 +1,8 @@
 import { digestAlgorithm, digestHex, type Digest } from '@berth/oci';
 
 /**
- * Where Berth keeps bytes in a storage driver. This is the one place that builds these paths.
+ * Where Berth keeps bytes in a storage driver. This is the one place that builds these paths, and
+ * it is private to this library: the services go through {@link RegistryStorage}.
  *
  * ```
  * /
@@ -11,7 +12,8 @@ import { digestAlgorithm, digestHex, type Digest } from '@berth/oci';
  * │                                                         repositories (deduplicated)
  * └── uploads/
  *     └── <upload id>/
- *         ├── chunks/<offset, 20 digits>-<nonce>            one object per accepted PATCH/PUT chunk
+ *         ├── chunks/<nonce>                                one object per accepted PATCH/PUT chunk,
+ *         │                                                 ordered by the offsets the session records
  *         └── assembled                                     the chunks concatenated, before the move
  * ```
  *
@@ -25,6 +27,11 @@ export const BlobLayout = {
     return `/blobs/${digestAlgorithm(digest)}/${hex.slice(0, 2)}/${hex}/data`;
   },
 
+  /** The directory of every upload session's data. */
+  uploads(): string {
+    return '/uploads';
+  },
+
   /** The directory holding everything of one upload session. */
   uploadDir(uploadId: string): string {
     return `/uploads/${uploadId}`;
@@ -33,11 +40,6 @@ export const BlobLayout = {
   /** The directory of an upload's chunks. */
   uploadChunks(uploadId: string): string {
     return `/uploads/${uploadId}/chunks`;
-  },
-
-  /** The object of one chunk, starting at `offset`; the nonce keeps racing writers apart. */
-  uploadChunk(uploadId: string, offset: number, nonce: string): string {
-    return `/uploads/${uploadId}/chunks/${String(offset).padStart(20, '0')}-${nonce}`;
   },
 
   /** Where an upload's chunks are concatenated before the verified move to {@link BlobLayout.blobData}. */

@@ -36,6 +36,8 @@ export interface RunningBerth {
   readonly host: string;
   /** Base URLs of every gateway replica. */
   readonly gatewayUrls: readonly string[];
+  /** The NATS bus the services talk over (distributed shape only), for tests that watch it. */
+  readonly nats: { readonly url: string; readonly namespace: string } | null;
   /** Process ids of every Berth process, for callers that sample memory. */
   pids(): number[];
   /** Every running Berth process by name (`registry`; or `metadata`, `webhooks`, `gateway-0`, …). */
@@ -73,6 +75,7 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
   const dir = await mkdtemp(join(tmpdir(), 'berth-under-test-'));
   const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
   const children: Child[] = [];
+  let nats: RunningBerth['nats'] = null;
   const adminPassword =
     options.env?.['BERTH_ADMIN_PASSWORD'] ?? `admin-${randomBytes(9).toString('base64url')}`;
   try {
@@ -100,6 +103,7 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
       const database = await createTestDatabase();
       cleanups.push(() => database.drop());
       const namespace = uniqueNamespace();
+      nats = { url: services.natsUrl, namespace };
       cleanups.push(() => deleteStream(services.natsUrl, namespace));
       const shared = {
         ...env,
@@ -152,6 +156,7 @@ export async function startBerth(options: StartBerthOptions): Promise<RunningBer
     webhooksUrl: webhooks ? baseUrl(webhooks) : url,
     admin: { username: 'admin', password: adminPassword },
     host: url.replace(/^http:\/\//, ''),
+    nats,
     gatewayUrls,
     pids: () => running(children).map((p) => p.pid),
     processes: () => running(children),

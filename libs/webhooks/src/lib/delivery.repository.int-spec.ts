@@ -68,7 +68,7 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
   async function subscription(): Promise<string> {
     const id = randomUUID();
     await opened.database.client.$executeRaw`
-      INSERT INTO webhook_subscription (id, project, name, url, events, format, secret_sealed, created_by)
+      INSERT INTO webhooks.webhook_subscription (id, project, name, url, events, format, secret_sealed, created_by)
       VALUES (${id}, 'team', ${id}, ${`http://receiver.test/${id}`}, '[]'::jsonb, 'cloudevents', 'sealed', 'alice')`;
     return id;
   }
@@ -238,7 +238,7 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
     expect(await claimed(id, new Date(retryAt.getTime() + 1))).toEqual(['c2', 'c3']);
     // The failed last attempt marks the subscription as failing.
     const [flags] = await opened.database.client.$queryRaw<{ failures: number }[]>`
-      SELECT consecutive_failures AS failures FROM webhook_subscription WHERE id = ${id}`;
+      SELECT consecutive_failures AS failures FROM webhooks.webhook_subscription WHERE id = ${id}`;
     expect(flags?.failures).toBe(1);
   });
 
@@ -298,7 +298,7 @@ describe.each(backends)('webhook deliveries on %s', (_name, open) => {
       [2, 200],
     ]);
     const [rows] = await opened.database.client.$queryRaw<{ n: number }[]>`
-      SELECT count(*)::int AS n FROM webhook_attempt WHERE delivery_id = ${r1.id}`;
+      SELECT count(*)::int AS n FROM webhooks.webhook_attempt WHERE delivery_id = ${r1.id}`;
     expect(rows?.n).toBe(1);
   });
 

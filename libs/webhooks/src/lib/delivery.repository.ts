@@ -123,7 +123,7 @@ export class DeliveryRepository {
     if (deliveries.length === 0) return 0;
     // A function, so that its plan is kept per connection (see the migration that creates it).
     const [row] = await this.sql.query<{ created: number }>(
-      `SELECT webhook_enqueue($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+      `SELECT webhooks.webhook_enqueue($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::timestamptz[], $8::timestamptz[], $9::timestamptz) AS created`,
       [...newDeliveryColumns(deliveries), now.toISOString()],
     );
@@ -157,7 +157,7 @@ export class DeliveryRepository {
     const column = <T>(pick: (a: AttemptRecord) => T): T[] => attempts.map(pick);
     // A function, so that its plans are kept per connection (see the migration that creates it).
     const rows = await this.sql.query<DeliveryRow & SealedTarget>(
-      `SELECT * FROM webhook_cycle($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+      `SELECT * FROM webhooks.webhook_cycle($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
         $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int[], $11::timestamptz[],
         $12::int[], $13::text[], $14::int[], $15::text[], $16::timestamptz[], $17::text[],
         $18::boolean[], $19::timestamptz[], $20::text[], $21::timestamptz, $22::int, $23::int,
@@ -203,13 +203,13 @@ export class DeliveryRepository {
   async failPending(subscriptionId: string, reason: string, at: Date): Promise<void> {
     await this.db.$transaction([
       this.db.$executeRaw`
-        INSERT INTO webhook_attempt (delivery_id, attempt, at, response_code, error, latency_ms)
+        INSERT INTO webhooks.webhook_attempt (delivery_id, attempt, at, response_code, error, latency_ms)
         SELECT d.id, d.attempts, COALESCE(d.last_attempt_at, d.updated_at), d.last_response_code,
           d.last_error, d.last_latency_ms
-        FROM webhook_delivery d
+        FROM webhooks.webhook_delivery d
         WHERE d.subscription_id = ${subscriptionId} AND d.status = 'pending' AND d.attempts > 0
           AND NOT EXISTS (
-            SELECT 1 FROM webhook_attempt a WHERE a.delivery_id = d.id AND a.attempt = d.attempts)`,
+            SELECT 1 FROM webhooks.webhook_attempt a WHERE a.delivery_id = d.id AND a.attempt = d.attempts)`,
       this.db.webhookDelivery.updateMany({
         where: { subscriptionId, status: 'pending' },
         data: { status: 'failed', lastError: reason.slice(0, 1000), updatedAt: at },

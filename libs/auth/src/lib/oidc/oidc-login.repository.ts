@@ -20,7 +20,7 @@ export class OidcLoginRepository {
   /** Removes and returns the login with this state, or null when it is unknown, used or expired. */
   async take(state: string, now: Date): Promise<PendingLogin | null> {
     const [row] = await this.db.$queryRaw<{ nonce: string; code_verifier: string; expires_at: Date }[]>`
-      DELETE FROM oidc_login WHERE state = ${state} RETURNING nonce, code_verifier, expires_at`;
+      DELETE FROM auth.oidc_login WHERE state = ${state} RETURNING nonce, code_verifier, expires_at`;
     // Logins that were started and never finished are swept along.
     await this.db.oidcLogin.deleteMany({ where: { expiresAt: { lte: now } } });
     return row && row.expires_at > now ? { nonce: row.nonce, codeVerifier: row.code_verifier } : null;
