@@ -1,16 +1,7 @@
 import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { parseScopes, ScopeError, type ResourceScope } from '@berth/auth-core';
 import { Bus } from '@berth/bus';
 import type { AuthConfig, BerthConfig } from '@berth/config';
-import {
-  AuthorizeBasic,
-  AuthorizeProjectCaller,
-  GetSigningKeys,
-  SigningKeysChanged,
-  SubjectRevoked,
-  EnsureProject,
-  VisibleProjects,
-} from '@berth/contracts';
+import { SigningKeysChanged } from '@berth/contracts';
 import type { Database } from '@berth/db';
 import { CONFIG, DATABASE, LOGGER, Readiness } from '@berth/server';
 import type { Logger } from 'pino';
@@ -18,6 +9,7 @@ import { AccessService } from './access.service';
 import { AccountRepository } from './account.repository';
 import { AuditRepository } from './audit.repository';
 import { Auditor } from './auditor';
+import { AuthBusController } from './auth.bus-controller';
 import { AUTH_CONFIG, OIDC_LOGIN } from './auth.tokens';
 import { bootstrapAdmin } from './bootstrap';
 import { BasicLogins } from './api/basic-logins';
@@ -29,7 +21,7 @@ import {
   RobotsController,
   UsersController,
 } from './api/management.controllers';
-import { Problem, ProblemFilter } from '@berth/server';
+import { ProblemFilter } from '@berth/server';
 import { ProjectsService } from './api/projects.service';
 import { RobotsService } from './api/robots.service';
 import { UsersService } from './api/users.service';
@@ -39,8 +31,6 @@ import { OidcLoginController } from './oidc/oidc-login.controller';
 import { OidcLoginRepository } from './oidc/oidc-login.repository';
 import { OidcLoginService } from './oidc/oidc-login.service';
 import { WorkloadTrust } from './oidc/workload-trust';
-import { subjectOf, type Identity } from './model';
-import { parseAuthorization } from './http';
 import { ProjectRepository } from './project.repository';
 import { RobotRepository } from './robot.repository';
 import { KeyRing } from './token/key-ring';
@@ -187,6 +177,7 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
     },
     CallerGuard,
     ProblemFilter,
+    AuthBusController,
   ],
 })
 export class AuthModule implements OnModuleInit, OnApplicationShutdown {
@@ -199,20 +190,12 @@ export class AuthModule implements OnModuleInit, OnApplicationShutdown {
     private readonly bus: Bus,
     private readonly readiness: Readiness,
     private readonly keyRing: KeyRing,
-    private readonly credentials: CredentialsService,
-    private readonly access: AccessService,
     private readonly accounts: AccountRepository,
     private readonly projects: ProjectRepository,
-    private readonly callers: CallerGuard,
-    private readonly projectsApi: ProjectsService,
-    private readonly logins: BasicLogins,
+    private readonly controller: AuthBusController,
   ) {}
 
   async onModuleInit(): Promise<void> {
-    // From any replica of auth: the API forgets a revoked subject's remembered Basic logins.
-    await this.bus.onBroadcast(SubjectRevoked, ({ subject }) => {
-      this.logins.revoke(subject);
-    });
     const { generatedPassword, created } = await bootstrapAdmin(
       this.accounts,
       this.projects,
@@ -240,56 +223,7 @@ export class AuthModule implements OnModuleInit, OnApplicationShutdown {
     }, KEY_REFRESH_MS);
     this.timer.unref();
     await this.bus.broadcast(SigningKeysChanged, {});
-    await this.bus.handle(GetSigningKeys, () =>
-      Promise.resolve({
-        keys: this.keyRing.jwks().map((k) => ({ ...k, kid: String(k.kid), kty: String(k.kty) })),
-      }),
-    );
-    await this.bus.handle(AuthorizeBasic, async (request) => {
-      const context = { sourceAddress: request.sourceAddress, requestId: request.requestId };
-      const result = await this.credentials.authenticate(request.username, request.password, context);
-      if (!result.ok) return result;
-      let scopes: ResourceScope[];
-      try {
-        scopes = request.scopes.flatMap(parseScopes);
-      } catch (error) {
-        if (!(error instanceof ScopeError)) throw error;
-        scopes = [];
-      }
-      const access = await this.access.grant(result.identity, scopes);
-      return { ok: true as const, subject: subjectOf(result.identity), access };
-    });
-    await this.bus.handle(EnsureProject, ({ project, subject, sourceAddress, requestId }) =>
-      this.access.ensureProject(project, subject, { sourceAddress, requestId }),
-    );
-    await this.bus.handle(VisibleProjects, async ({ subject }) => {
-      const identity = await this.access.identityOf(subject);
-      return identity ? this.access.visibleProjects(identity) : { all: false, projects: [] };
-    });
-    await this.bus.handle(AuthorizeProjectCaller, async (request) => {
-      const context = { sourceAddress: request.sourceAddress, requestId: request.requestId };
-      let identity: Identity;
-      try {
-        identity = await this.callers.identifyAuthorization(
-          parseAuthorization(request.authorization ?? undefined),
-          context,
-        );
-      } catch (error) {
-        if (!(error instanceof Problem)) throw error;
-        return { ok: false as const, status: error.status, detail: error.detail, headers: error.headers };
-      }
-      const caller = {
-        identity,
-        principal: await this.access.principalOf(identity),
-        subject: subjectOf(identity),
-        ...context,
-      };
-      return {
-        ok: true as const,
-        subject: caller.subject,
-        ...(await this.projectsApi.access(caller, request.project, request.right)),
-      };
-    });
+    await this.controller.serve();
     this.readiness.add('auth-database', async () => {
       await this.database.client.$queryRaw`SELECT 1`;
     });

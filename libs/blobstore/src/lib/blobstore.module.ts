@@ -7,27 +7,18 @@ import {
 } from '@nestjs/common';
 import { Bus } from '@berth/bus';
 import type { BerthConfig } from '@berth/config';
-import {
-  AppendUploadChunk,
-  BlobUnlinked,
-  CancelUpload,
-  CompleteUpload,
-  DeleteBlob,
-  GetUpload,
-  MountBlob,
-  StartUpload,
-  StatBlob,
-} from '@berth/contracts';
 import type { Database } from '@berth/db';
 import { Outbox, OutboxRelay } from '@berth/outbox';
 import { CONFIG, DATABASE, LOGGER, Readiness, STORAGE } from '@berth/server';
 import type { StorageDriver } from '@berth/storage';
 import type { Logger } from 'pino';
 import { BlobRepository } from './blob.repository';
+import { BlobstoreBusController } from './blobstore.bus-controller';
 import { BlobstoreService } from './blobstore.service';
 
 /**
- * The blobstore service as a module: it answers the blob and upload subjects on the bus, sweeps
+ * The blobstore service as a module: it answers the blob and upload subjects on the bus
+ * ({@link BlobstoreBusController}), sweeps
  * abandoned uploads on a timer and relays the events its changes write to the outbox.
  */
 @Module({
@@ -64,6 +55,7 @@ import { BlobstoreService } from './blobstore.service';
           config.uploads.ttlSeconds * 1000,
         ),
     },
+    BlobstoreBusController,
   ],
   exports: [BlobstoreService],
 })
@@ -72,7 +64,6 @@ export class BlobstoreModule implements OnModuleInit, OnApplicationBootstrap, On
 
   constructor(
     private readonly service: BlobstoreService,
-    private readonly bus: Bus,
     private readonly readiness: Readiness,
     private readonly relay: OutboxRelay,
     @Inject(DATABASE) private readonly database: Database,
@@ -80,21 +71,8 @@ export class BlobstoreModule implements OnModuleInit, OnApplicationBootstrap, On
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  async onModuleInit(): Promise<void> {
-    const { service, bus } = this;
-    await bus.handle(StatBlob, (r) => service.stat(r.repository, r.digest));
-    await bus.handle(DeleteBlob, (r) => service.delete(r.repository, r.digest, r.requestId, r.actor));
-    await bus.handle(MountBlob, (r) => service.mount(r.repository, r.from, r.digest, r.requestId, r.actor));
-    await bus.handle(StartUpload, (r) => service.start(r.repository));
-    await bus.handle(GetUpload, (r) => service.session(r.repository, r.id));
-    await bus.handle(AppendUploadChunk, (r) =>
-      service.append(r.repository, r.id, { offset: r.offset, size: r.size, path: r.path }),
-    );
-    await bus.handle(CompleteUpload, (r) => service.complete(r));
-    await bus.handle(CancelUpload, (r) => service.cancel(r.repository, r.id));
-    await bus.onBroadcast(BlobUnlinked, (r) => {
-      service.forget(r.repository, r.digest);
-    });
+  onModuleInit(): void {
+    const { service } = this;
     this.readiness.add('database', async () => {
       await this.database.client.$queryRaw`SELECT 1`;
     });

@@ -38,6 +38,8 @@ export type RequestOf<C> = C extends RpcContract<infer Req, unknown> ? Req : nev
 export type ResponseOf<C> = C extends RpcContract<unknown, infer Res> ? Res : never;
 /** The payload type of an event contract. */
 export type PayloadOf<C> = C extends EventContract<infer P> ? P : never;
+/** The payload type of a broadcast contract. */
+export type PayloadOfBroadcast<C> = C extends BroadcastContract<infer P> ? P : never;
 
 /** Declares a request/reply contract. */
 export function rpc<Req, Res>(

@@ -7,15 +7,6 @@ import {
 } from '@nestjs/common';
 import { Bus } from '@berth/bus';
 import type { BerthConfig } from '@berth/config';
-import {
-  DeleteManifest,
-  ListReferrers,
-  ListRepositories,
-  ListTags,
-  PutManifest,
-  RepositoryChanged,
-  ResolveManifest,
-} from '@berth/contracts';
 import type { Database } from '@berth/db';
 import { Outbox, OutboxRelay } from '@berth/outbox';
 import { CONFIG, DATABASE, LOGGER, Readiness, STORAGE } from '@berth/server';
@@ -23,13 +14,14 @@ import type { StorageDriver } from '@berth/storage';
 import type { Logger } from 'pino';
 import { ManifestCache } from './manifest.cache';
 import { ManifestRepository } from './manifest.repository';
+import { MetadataBusController } from './metadata.bus-controller';
 import { MetadataService } from './metadata.service';
 import { StoredManifests } from './stored-manifests';
 
 /**
- * The metadata service as a module: it answers the metadata subjects on the bus, whichever shape
- * the process has (NATS in its own Deployment, in-process in the all-in-one), and relays the
- * events its changes write to the outbox.
+ * The metadata service as a module: it answers the metadata subjects on the bus
+ * ({@link MetadataBusController}), whichever shape the process has (NATS in its own Deployment,
+ * in-process in the all-in-one), and relays the events its changes write to the outbox.
  */
 @Module({
   providers: [
@@ -62,29 +54,18 @@ import { StoredManifests } from './stored-manifests';
           new StoredManifests(storage),
         ),
     },
+    MetadataBusController,
   ],
   exports: [MetadataService],
 })
 export class MetadataModule implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   constructor(
-    private readonly service: MetadataService,
-    private readonly bus: Bus,
     private readonly readiness: Readiness,
     private readonly relay: OutboxRelay,
     @Inject(DATABASE) private readonly database: Database,
   ) {}
 
-  async onModuleInit(): Promise<void> {
-    const { service, bus } = this;
-    await bus.handle(ResolveManifest, (request) => service.resolve(request.repository, request.reference));
-    await bus.handle(PutManifest, (request) => service.put(request));
-    await bus.handle(DeleteManifest, (request) => service.delete(request));
-    await bus.handle(ListTags, (request) => service.listTags(request));
-    await bus.handle(ListRepositories, (request) => service.listRepositories(request));
-    await bus.handle(ListReferrers, (request) => service.listReferrers(request));
-    await bus.onBroadcast(RepositoryChanged, ({ repository }) => {
-      service.invalidate(repository);
-    });
+  onModuleInit(): void {
     this.readiness.add('database', async () => {
       await this.database.client.$queryRaw`SELECT 1`;
     });
