@@ -11,10 +11,6 @@ const Noted = broadcast('berth.cast.test.noted.v1', z.object({ text: z.string() 
 class BaseController extends BusController {
   readonly noted: string[] = [];
 
-  constructor(bus: InProcessBus) {
-    super(bus);
-  }
-
   @Broadcast(Noted)
   note({ text }: { text: string }): void {
     this.noted.push(text);

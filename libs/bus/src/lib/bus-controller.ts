@@ -67,7 +67,7 @@ export function Broadcast<P>(contract: BroadcastContract<P>) {
  * published before its subscribers are there.
  */
 export abstract class BusController implements OnModuleInit {
-  protected constructor(private readonly bus: Bus) {}
+  constructor(private readonly bus: Bus) {}
 
   /** Serves every subject; a controller whose answers need something loaded first calls it itself. */
   onModuleInit(): Promise<void> {
