@@ -1,5 +1,5 @@
 import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { parseScopes, ScopeError, type ResourceScope } from '@berth/auth-core';
+import { parseScopes, ScopeError, type ResourceScope } from '@berth/registry-token';
 import { Bus } from '@berth/bus';
 import type { AuthConfig, BerthConfig } from '@berth/config';
 import {
