@@ -11,8 +11,8 @@ import {
   EnsureProject,
   VisibleProjects,
 } from '@berth/contracts';
-import type { Database } from '@berth/db';
-import { CONFIG, DATABASE, LOGGER, Readiness } from '@berth/server';
+import { DATABASE, type Database } from '@berth/db';
+import { CONFIG, LOGGER, Readiness } from '@berth/server';
 import type { Logger } from 'pino';
 import { AccessService } from './access.service';
 import { AccountRepository } from './account.repository';

@@ -18,9 +18,9 @@ import {
   StartUpload,
   StatBlob,
 } from '@berth/contracts';
-import type { Database } from '@berth/db';
+import { DATABASE, type Database } from '@berth/db';
 import { Outbox, OutboxRelay } from '@berth/outbox';
-import { CONFIG, DATABASE, LOGGER, Readiness, STORAGE } from '@berth/server';
+import { CONFIG, LOGGER, Readiness, STORAGE } from '@berth/server';
 import type { StorageDriver } from '@berth/storage';
 import type { Logger } from 'pino';
 import { BlobRepository } from './blob.repository';

@@ -16,9 +16,9 @@ import {
   RepositoryChanged,
   ResolveManifest,
 } from '@berth/contracts';
-import type { Database } from '@berth/db';
+import { DATABASE, type Database } from '@berth/db';
 import { Outbox, OutboxRelay } from '@berth/outbox';
-import { CONFIG, DATABASE, LOGGER, Readiness, STORAGE } from '@berth/server';
+import { CONFIG, LOGGER, Readiness, STORAGE } from '@berth/server';
 import type { StorageDriver } from '@berth/storage';
 import type { Logger } from 'pino';
 import { ManifestCache } from './manifest.cache';
