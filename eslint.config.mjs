@@ -142,6 +142,8 @@ export default tseslint.config(
       '.nx/**',
       'coverage/**',
       '.bench/**',
+      // Known-bad sources that the boundary canary (tools/boundaries) lints on purpose.
+      'tools/boundaries/fixtures/**',
     ],
   },
   ...nx.configs['flat/base'],
