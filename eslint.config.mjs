@@ -5,13 +5,50 @@ import prettier from 'eslint-config-prettier';
 
 /**
  * Module boundaries: who may import whom. `type:` says what a project is, `scope:` which service
- * it belongs to. Feature libs (the service modules) never import each other; only the registry
- * app composes them. Only metadata and blobstore may touch the database library.
+ * it belongs to; every project carries one of each, and both kinds of rule are allow-lists, so a
+ * project may import another only if every rule that applies to it names the other's tags.
+ * Feature libs (the service modules) never import each other; only the registry app composes
+ * them. The canary test in tools/boundaries proves that these rules run and bind.
  */
-const depConstraints = [
-  { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain'] },
-  { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:domain', 'type:util'] },
-  { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:domain'] },
+
+/**
+ * Packages that do I/O or tie code to a framework: the HTTP server, Nest, the database clients
+ * and the bus client. Domain, util and contracts libs are plain TypeScript that any service (or
+ * a client tool) can load, so they may import none of them.
+ */
+const BACKEND_PACKAGES = [
+  '@nestjs/*',
+  'fastify',
+  'fastify/*',
+  '@fastify/*',
+  'prisma',
+  'prisma/*',
+  '@prisma/*',
+  'pg',
+  'pg/*',
+  '@electric-sql/pglite',
+  '@electric-sql/pglite/*',
+  'pglite-prisma-adapter',
+  'nats',
+  'nats/*',
+];
+
+const typeConstraints = [
+  {
+    sourceTag: 'type:domain',
+    onlyDependOnLibsWithTags: ['type:domain'],
+    bannedExternalImports: BACKEND_PACKAGES,
+  },
+  {
+    sourceTag: 'type:util',
+    onlyDependOnLibsWithTags: ['type:domain', 'type:util'],
+    bannedExternalImports: BACKEND_PACKAGES,
+  },
+  {
+    sourceTag: 'type:contracts',
+    onlyDependOnLibsWithTags: ['type:domain'],
+    bannedExternalImports: BACKEND_PACKAGES,
+  },
   {
     sourceTag: 'type:data-access',
     onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:contracts', 'type:data-access'],
@@ -50,51 +87,48 @@ const depConstraints = [
     onlyDependOnLibsWithTags: ['type:testing', 'type:domain', 'type:util', 'type:contracts'],
   },
   { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:testing', 'type:domain', 'type:util'] },
+];
+
+/**
+ * What each scope may use besides its own projects. `shared` is for everyone; the database
+ * libraries (`db`, `outbox`) only for the services that keep tables; the registry scope (the
+ * all-in-one app and its end-to-end tests) composes every service.
+ */
+const SCOPE_DEPENDENCIES = {
+  shared: [],
+  db: [],
+  gateway: [],
+  metadata: ['db'],
+  blobstore: ['db'],
+  auth: ['db'],
+  webhooks: ['db'],
+  cli: [],
+  registry: ['gateway', 'metadata', 'blobstore', 'auth', 'webhooks', 'db'],
+};
+
+const scopeConstraints = [
+  ...Object.entries(SCOPE_DEPENDENCIES).map(([scope, uses]) => ({
+    sourceTag: `scope:${scope}`,
+    onlyDependOnLibsWithTags: [...new Set(['shared', scope, ...uses])].map((name) => `scope:${name}`),
+  })),
+  // A scope without its own entry above (a new service) may use shared libs only, until its
+  // entry says what more it needs.
   {
-    sourceTag: 'scope:gateway',
-    notDependOnLibsWithTags: [
-      'scope:db',
-      'scope:metadata',
-      'scope:blobstore',
-      'scope:auth',
-      'scope:webhooks',
-    ],
-  },
-  {
-    sourceTag: 'scope:metadata',
-    notDependOnLibsWithTags: ['scope:gateway', 'scope:blobstore', 'scope:auth', 'scope:webhooks'],
-  },
-  {
-    sourceTag: 'scope:blobstore',
-    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:auth', 'scope:webhooks'],
-  },
-  {
-    sourceTag: 'scope:auth',
-    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:blobstore', 'scope:webhooks'],
-  },
-  {
-    sourceTag: 'scope:webhooks',
-    notDependOnLibsWithTags: ['scope:gateway', 'scope:metadata', 'scope:blobstore', 'scope:auth'],
-  },
-  {
-    sourceTag: 'scope:shared',
-    notDependOnLibsWithTags: [
-      'scope:gateway',
-      'scope:metadata',
-      'scope:blobstore',
-      'scope:auth',
-      'scope:webhooks',
-      'scope:db',
-    ],
+    sourceTag: `/^scope:(?!(${Object.keys(SCOPE_DEPENDENCIES).join('|')})$)/`,
+    onlyDependOnLibsWithTags: ['scope:shared'],
   },
 ];
 
+export const depConstraints = [...scopeConstraints, ...typeConstraints];
+
 /** Test files may also use the test harness, which production code never imports. */
-const testDepConstraints = depConstraints.map((constraint) =>
-  'onlyDependOnLibsWithTags' in constraint
-    ? { ...constraint, onlyDependOnLibsWithTags: [...constraint.onlyDependOnLibsWithTags, 'type:testing'] }
-    : constraint,
-);
+const testDepConstraints = [
+  ...scopeConstraints,
+  ...typeConstraints.map((constraint) => ({
+    ...constraint,
+    onlyDependOnLibsWithTags: [...constraint.onlyDependOnLibsWithTags, 'type:testing'],
+  })),
+];
 
 const TEST_FILES = ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts'];
 
@@ -108,6 +142,8 @@ export default tseslint.config(
       '.nx/**',
       'coverage/**',
       '.bench/**',
+      // Known-bad sources that the boundary canary (tools/boundaries) lints on purpose.
+      'tools/boundaries/fixtures/**',
     ],
   },
   ...nx.configs['flat/base'],

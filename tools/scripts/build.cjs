@@ -1,6 +1,8 @@
 // Compiles apps/ and libs/ (not tests) to dist/ with SWC, rewriting the @berth/* path aliases to
 // relative requires, so that the services run on plain Node: no TypeScript compiler in memory at
 // run time (it costs ~90 MB of RSS per process). Type checking is `npm run typecheck`.
+// Given project roots (`build.cjs libs/oci`, as each project's Nx build target runs it), it
+// compiles only those, each into its own folder of dist/, and leaves the rest of dist/ alone.
 const { transformFile } = require('@swc/core');
 const { mkdir, readdir, writeFile, rm, cp } = require('node:fs/promises');
 const path = require('node:path');
@@ -23,13 +25,21 @@ async function* sources(dir) {
 }
 
 async function main() {
-  await rm(out, { recursive: true, force: true });
+  const projects = process.argv.slice(2).map((project) => path.resolve(project));
+  for (const project of projects) {
+    const relative = path.relative(root, project);
+    if (!/^(apps|libs)[\\/]/.test(relative)) throw new Error(`not a project of apps/ or libs/: ${relative}`);
+  }
+  const tops = projects.length > 0 ? projects : ['apps', 'libs'].map((top) => path.join(root, top));
+  if (projects.length === 0) await rm(out, { recursive: true, force: true });
+  for (const project of projects) {
+    await rm(path.join(out, path.relative(root, project)), { recursive: true, force: true });
+  }
   const paths = Object.fromEntries(
     Object.entries(compilerOptions.paths).map(([alias, targets]) => [alias, targets]),
   );
   const files = [];
-  for (const top of ['apps', 'libs'])
-    for await (const file of sources(path.join(root, top))) files.push(file);
+  for (const top of tops) for await (const file of sources(top)) files.push(file);
   await Promise.all(
     files.map(async (file) => {
       const { code, map } = await transformFile(file, {
@@ -51,7 +61,9 @@ async function main() {
     }),
   );
   // Migrations are read at run time, relative to the compiled database library.
-  await cp(path.join(root, 'libs/db/prisma'), path.join(out, 'libs/db/prisma'), { recursive: true });
+  if (projects.length === 0 || projects.includes(path.join(root, 'libs/db'))) {
+    await cp(path.join(root, 'libs/db/prisma'), path.join(out, 'libs/db/prisma'), { recursive: true });
+  }
   process.stdout.write(`built ${files.length} files into dist/\n`);
 }
 

@@ -8,7 +8,7 @@ import { AuthAppModule } from './auth-app.module';
 runProcess('auth', async (config, logger) => {
   const database = await openDatabase({ ...config.database, stores: ['auth'] }, logger);
   const bus = await openBus(config, logger, 'auth');
-  const app = await startHttpApp(AuthAppModule.register({ config, logger, bus, database }), {
+  const app = await startHttpApp(AuthAppModule.register({ config, logger, bus }, database), {
     host: config.http.host,
     port: config.http.port,
     logger,

@@ -9,7 +9,7 @@ runProcess('blobstore', async (config, logger) => {
   const database = await openDatabase({ ...config.database, stores: ['registry', 'events'] }, logger);
   const bus = await openBus(config, logger, 'blobstore');
   const storage = await openStorageDriver(config.storage);
-  const app = await startHttpApp(BlobstoreAppModule.register({ config, logger, bus, storage, database }), {
+  const app = await startHttpApp(BlobstoreAppModule.register({ config, logger, bus, storage }, database), {
     host: config.http.host,
     port: config.http.port,
     logger,

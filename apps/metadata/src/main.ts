@@ -10,7 +10,7 @@ runProcess('metadata', async (config, logger) => {
   const database = await openDatabase({ ...config.database, stores: ['registry', 'events'] }, logger);
   const bus = await openBus(config, logger, 'metadata');
   const storage = await openStorageDriver(config.storage);
-  const app = await startHttpApp(MetadataAppModule.register({ config, logger, bus, storage, database }), {
+  const app = await startHttpApp(MetadataAppModule.register({ config, logger, bus, storage }, database), {
     host: config.http.host,
     port: config.http.port,
     logger,

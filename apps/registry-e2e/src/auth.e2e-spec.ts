@@ -1,4 +1,4 @@
-import { generateSigningKey, signToken } from '@berth/auth-core';
+import { generateSigningKey, signToken } from '@berth/registry-token';
 import { startBerth, type RunningBerth } from '@berth/testing';
 import { api, apiJson, basicAuth, provisionRobot } from './support/auth';
 import { OciClient, errorCodes, randomBlob, repoName, type Credentials } from './support/oci-client';

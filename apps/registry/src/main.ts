@@ -10,7 +10,7 @@ runProcess('registry', async (config, logger) => {
   const database = await openDatabase(config.database, logger);
   const bus = await openBus(config, logger, 'registry');
   const storage = await openStorageDriver(config.storage);
-  const app = await startHttpApp(RegistryModule.register({ config, logger, bus, storage, database }), {
+  const app = await startHttpApp(RegistryModule.register({ config, logger, bus, storage }, database), {
     host: config.http.host,
     port: config.http.port,
     logger,

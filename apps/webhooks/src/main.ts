@@ -8,7 +8,7 @@ import { WebhooksAppModule } from './webhooks-app.module';
 runProcess('webhooks', async (config, logger) => {
   const database = await openDatabase({ ...config.database, stores: ['webhooks'] }, logger);
   const bus = await openBus(config, logger, 'webhooks');
-  const app = await startHttpApp(WebhooksAppModule.register({ config, logger, bus, database }), {
+  const app = await startHttpApp(WebhooksAppModule.register({ config, logger, bus }, database), {
     host: config.http.host,
     port: config.http.port,
     logger,

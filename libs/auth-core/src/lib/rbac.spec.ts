@@ -1,9 +1,7 @@
 import {
   hasRight,
-  matchesGlob,
   matchesRepositoryPattern,
   otherProjectNamedBy,
-  projectOf,
   repositoryActions,
   strongerRole,
   type Principal,
@@ -19,11 +17,6 @@ const user = (roles: [string, ProjectRole][], systemAdmin = false): Principal =>
 });
 
 describe('RBAC', () => {
-  it('puts a repository in its first segment, or in library', () => {
-    expect(projectOf('team/app/api')).toBe('team');
-    expect(projectOf('ubuntu')).toBe('library');
-  });
-
   it.each([
     ['admin', ['pull', 'push', 'delete']],
     ['maintainer', ['pull', 'push', 'delete']],
@@ -113,12 +106,5 @@ describe('RBAC', () => {
     expect(strongerRole('guest', 'maintainer')).toBe('maintainer');
     expect(strongerRole('admin', 'guest')).toBe('admin');
     expect(strongerRole(undefined, 'guest')).toBe('guest');
-  });
-
-  it('matches globs by segment', () => {
-    expect(matchesGlob('team/*', 'team/app')).toBe(true);
-    expect(matchesGlob('team/*', 'team/app/api')).toBe(false);
-    expect(matchesGlob('team/**', 'team/app/api')).toBe(true);
-    expect(matchesGlob('team/a.b', 'team/axb')).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
-import type { Action } from './scope';
+import { matchesGlob } from '@berth/naming';
+import type { Action } from '@berth/registry-token';
 
 /** A member's role in a project, as in Harbor. */
 export type ProjectRole = 'admin' | 'maintainer' | 'developer' | 'guest' | 'limited-guest';
@@ -23,15 +24,6 @@ export const ROLE_RIGHTS: Readonly<Record<ProjectRole, readonly ManagementRight[
   guest: [],
   'limited-guest': [],
 };
-
-/** The project a one-segment repository name belongs to. */
-export const DEFAULT_PROJECT = 'library';
-
-/** The project of a repository: its first path segment, or `library` for a one-segment name. */
-export function projectOf(repository: string): string {
-  const slash = repository.indexOf('/');
-  return slash === -1 ? DEFAULT_PROJECT : repository.slice(0, slash);
-}
 
 /** A robot account's permission: actions on some (or all) repositories of one project. */
 export interface RobotPermission {
@@ -149,21 +141,4 @@ export function hasRight(principal: Principal, project: string, right: Managemen
   if (principal.systemAdmin) return true;
   const role = principal.roles.get(project);
   return role !== undefined && ROLE_RIGHTS[role].includes(right);
-}
-
-/** Whether a repository name matches a glob: `*` within one segment, `**` across segments. */
-export function matchesGlob(pattern: string, name: string): boolean {
-  let source = '^';
-  for (let i = 0; i < pattern.length; i++) {
-    const char = pattern[i] ?? '';
-    if (char === '*' && pattern[i + 1] === '*') {
-      source += '.*';
-      i++;
-    } else if (char === '*') {
-      source += '[^/]*';
-    } else {
-      source += char.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
-    }
-  }
-  return new RegExp(`${source}$`).test(name);
 }

@@ -1,13 +1,6 @@
-import {
-  grantAccess,
-  projectOf,
-  repositoryActions,
-  strongerRole,
-  type Action,
-  type Principal,
-  type ProjectRole,
-  type ResourceScope,
-} from '@berth/auth-core';
+import { repositoryActions, strongerRole, type Principal, type ProjectRole } from '@berth/auth-core';
+import { projectOf } from '@berth/naming';
+import { grantAccess, type Action, type ResourceScope } from '@berth/registry-token';
 import type { Auditor } from './auditor';
 import { ROBOT_PREFIX, WORKLOAD_PREFIX, type Identity } from './model';
 import type { ProjectRepository } from './project.repository';

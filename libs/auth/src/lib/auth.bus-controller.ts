@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { parseScopes, ScopeError, type ResourceScope } from '@berth/auth-core';
+import { parseScopes, ScopeError, type ResourceScope } from '@berth/registry-token';
 import { Broadcast, Bus, BusController, Rpc } from '@berth/bus';
 import {
   AuthorizeBasic,

@@ -2,8 +2,8 @@ import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@
 import { Bus } from '@berth/bus';
 import type { AuthConfig, BerthConfig } from '@berth/config';
 import { SigningKeysChanged } from '@berth/contracts';
-import type { Database } from '@berth/db';
-import { CONFIG, DATABASE, LOGGER, Readiness } from '@berth/server';
+import { DATABASE, type Database } from '@berth/db';
+import { CONFIG, LOGGER, Readiness } from '@berth/server';
 import type { Logger } from 'pino';
 import { AccessService } from './access.service';
 import { AccountRepository } from './account.repository';

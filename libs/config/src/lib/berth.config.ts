@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { CidrError, parseCidr } from '@berth/webhooks-core';
+import { CidrError, parseCidr } from '@berth/naming';
 import { EACH, declaredLeaves, env, masked, secret } from './settings.registry';
 
 // Every object is strict: a key the schema does not know (a typo in the YAML file) is a problem

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { projectOf } from '@berth/auth-core';
+import { projectOf } from '@berth/naming';
 import type { z } from 'zod';
 
 /**

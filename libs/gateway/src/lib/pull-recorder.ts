@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { OnApplicationShutdown } from '@nestjs/common';
-import { projectOf } from '@berth/auth-core';
+import { projectOf } from '@berth/naming';
 import type { Bus } from '@berth/bus';
 import { ArtifactsPulled, type ArtifactsPulledEvent } from '@berth/contracts';
 import type { Logger } from 'pino';

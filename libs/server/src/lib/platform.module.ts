@@ -5,7 +5,7 @@ import type { StorageDriver } from '@berth/storage';
 import type { Logger } from 'pino';
 import { HealthController } from './health.controller';
 import { Readiness } from './readiness';
-import { CONFIG, DATABASE, LOGGER, STORAGE } from './tokens';
+import { CONFIG, LOGGER, STORAGE } from './tokens';
 
 /** What a process opened before Nest starts: each feature module takes what it needs from DI. */
 export interface Runtime {
@@ -13,26 +13,26 @@ export interface Runtime {
   readonly logger: Logger;
   readonly bus: Bus;
   readonly storage?: StorageDriver;
-  /** The open database (a `Database` of `@berth/db`), only in processes that own metadata. */
-  readonly database?: unknown;
 }
 
 /**
  * Provides the runtime to every module of a process, plus the health endpoints. One per process,
- * global, so feature modules stay unaware of which shape they run in.
+ * global, so feature modules stay unaware of which shape they run in. `processProviders` are what
+ * only some processes open, given the same way: the database of the services that keep tables
+ * (`provideDatabase` of `@berth/db`, which owns that token, so the platform needs no database).
  */
 @Global()
 @Module({})
 export class PlatformModule {
-  static register(runtime: Runtime): DynamicModule {
+  static register(runtime: Runtime, processProviders: readonly Provider[] = []): DynamicModule {
     const providers: Provider[] = [
       { provide: CONFIG, useValue: runtime.config },
       { provide: LOGGER, useValue: runtime.logger },
       { provide: Bus, useValue: runtime.bus },
       Readiness,
+      ...processProviders,
     ];
     if (runtime.storage) providers.push({ provide: STORAGE, useValue: runtime.storage });
-    if (runtime.database !== undefined) providers.push({ provide: DATABASE, useValue: runtime.database });
     return {
       module: PlatformModule,
       controllers: [HealthController],

@@ -2,7 +2,5 @@
 export const CONFIG = Symbol('berth.config');
 /** DI token of the process's pino `Logger`. */
 export const LOGGER = Symbol('berth.logger');
-/** DI token of the open `Database` (metadata and blobstore only). */
-export const DATABASE = Symbol('berth.database');
 /** DI token of the `StorageDriver`. */
 export const STORAGE = Symbol('berth.storage');

@@ -1,4 +1,4 @@
-import { matchesGlob } from '@berth/auth-core';
+import { matchesGlob } from '@berth/naming';
 import type { WebhookEvent, WebhookEventType } from './event';
 
 /**

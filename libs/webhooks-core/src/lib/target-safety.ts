@@ -1,4 +1,5 @@
 import { BlockList, isIP, SocketAddress } from 'node:net';
+import { parseCidr } from '@berth/naming';
 
 /**
  * Where webhooks may be sent. Targets are checked twice: the URL when a subscription is saved
@@ -18,42 +19,6 @@ import { BlockList, isIP, SocketAddress } from 'node:net';
 export interface TargetPolicy {
   /** CIDRs (or single addresses) an administrator allows even though they are refused by default. */
   readonly allowedCidrs: readonly string[];
-}
-
-/** A parsed CIDR. */
-export interface Cidr {
-  readonly address: string;
-  readonly prefix: number;
-  readonly family: 'ipv4' | 'ipv6';
-}
-
-/** A CIDR in the configuration is malformed; `cidr` is the offending value. */
-export class CidrError extends Error {
-  override readonly name = 'CidrError';
-  constructor(
-    readonly cidr: string,
-    reason: string,
-  ) {
-    super(`invalid CIDR "${cidr.slice(0, 100)}": ${reason}`);
-  }
-}
-
-/**
- * Parses `address/prefix` (IPv4 or IPv6); a bare address stands for itself (/32 or /128). Host
- * bits below the prefix are ignored, as routers do.
- */
-export function parseCidr(value: string): Cidr {
-  const [address = '', prefixText, extra] = value.trim().split('/');
-  if (extra !== undefined) throw new CidrError(value, 'more than one "/"');
-  const version = isIP(address);
-  if (version === 0 || address.includes('%')) throw new CidrError(value, 'not an IPv4 or IPv6 address');
-  const family = version === 4 ? 'ipv4' : 'ipv6';
-  const bits = version === 4 ? 32 : 128;
-  if (prefixText === undefined) return { address, prefix: bits, family };
-  if (!/^[0-9]{1,3}$/.test(prefixText) || Number(prefixText) > bits) {
-    throw new CidrError(value, `the prefix length must be a whole number from 0 to ${bits}`);
-  }
-  return { address, prefix: Number(prefixText), family };
 }
 
 /** Why a target was refused. */
@@ -116,7 +81,7 @@ export function checkTargetUrl(
 /**
  * Checks one resolved address right before connecting: refused if a default-blocked range holds
  * it and no allowed CIDR does (see {@link TargetPolicy}). An allowed IPv4 CIDR also covers that
- * range's IPv4-mapped IPv6 form. Throws a {@link CidrError} if the policy holds a malformed CIDR
+ * range's IPv4-mapped IPv6 form. Throws a `CidrError` (of `@berth/naming`) if the policy holds a malformed CIDR
  * (validate the configuration at boot with {@link parseCidr} so that never happens).
  */
 export function checkTargetAddress(ip: string, policy: TargetPolicy): { readonly ok: true } | TargetRefused {

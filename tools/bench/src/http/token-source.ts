@@ -1,4 +1,4 @@
-import { formatScope } from '@berth/auth-core';
+import { formatScope } from '@berth/registry-token';
 import type { BasicCredentials } from '../config/bench.config';
 import { BenchFailure } from './bench-failure.error';
 import type { HttpClient, HttpResponse } from './http-client';

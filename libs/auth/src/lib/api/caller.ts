@@ -6,7 +6,8 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { TokenError, type Principal } from '@berth/auth-core';
+import type { Principal } from '@berth/auth-core';
+import { TokenError } from '@berth/registry-token';
 import type { FastifyRequest } from 'fastify';
 import { AccessService } from '../access.service';
 import { BasicLogins } from './basic-logins';

@@ -1,4 +1,4 @@
-import { matchesGlob } from '@berth/auth-core';
+import { matchesGlob } from '@berth/naming';
 import type { OidcTrustRule } from '@berth/config';
 import type { Identity } from '../model';
 import { OidcError, OidcIssuer, type IdTokenClaims } from './oidc-issuer';

@@ -1,4 +1,4 @@
-import { signToken } from '@berth/auth-core';
+import { signToken } from '@berth/registry-token';
 import { openDatabase, type Database } from '@berth/db';
 import { createTestDatabase, type TestDatabase } from '@berth/testing';
 import pino from 'pino';

@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
-import { generateSigningKey, toJwk, TokenVerifier, type SigningKey } from '@berth/auth-core';
+import { generateSigningKey, toJwk, TokenVerifier, type SigningKey } from '@berth/registry-token';
 import type { Logger } from 'pino';
 import type { SigningKeyRepository } from './signing-key.repository';
 

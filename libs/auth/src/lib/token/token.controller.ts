@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Post, Req, Res } from '@nestjs/common';
-import { parseScopes, ScopeError, type ResourceScope } from '@berth/auth-core';
+import { parseScopes, ScopeError, type ResourceScope } from '@berth/registry-token';
 import type { AuthConfig } from '@berth/config';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AUTH_CONFIG } from '../auth.tokens';

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { signToken, type ResourceScope } from '@berth/auth-core';
+import { signToken, type ResourceScope } from '@berth/registry-token';
 import type { AccessService, RequestContext } from '../access.service';
 import type { Auditor } from '../auditor';
 import { subjectOf, type Identity } from '../model';

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { projectOf } from '@berth/naming';
 import {
   allows,
   bearerChallenge,
-  projectOf,
   formatScope,
   TokenError,
   TokenVerifier,
   type Action,
   type RegistryClaims,
   type ResourceScope,
-} from '@berth/auth-core';
+} from '@berth/registry-token';
 import { Bus } from '@berth/bus';
 import { LruCache, RevocableCache } from '@berth/cache';
 import type { BerthConfig } from '@berth/config';

@@ -5,7 +5,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CidrError, classifyAttempt } from '@berth/webhooks-core';
+import { CidrError } from '@berth/naming';
+import { classifyAttempt } from '@berth/webhooks-core';
 import {
   toAttemptOutcome,
   WebhookSender,

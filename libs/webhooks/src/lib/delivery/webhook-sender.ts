@@ -11,10 +11,10 @@ import { isIP, type LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { StringDecoder } from 'node:string_decoder';
 import { createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext } from 'node:tls';
+import { parseCidr } from '@berth/naming';
 import {
   checkTargetAddress,
   checkTargetUrl,
-  parseCidr,
   type AttemptOutcome,
   type TargetPolicy,
   type TargetRefusal,

@@ -1,0 +1,3 @@
+export * from './lib/project';
+export * from './lib/glob';
+export * from './lib/cidr';

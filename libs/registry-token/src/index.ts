@@ -1,0 +1,3 @@
+export * from './lib/scope';
+export * from './lib/token';
+export * from './lib/challenge';
