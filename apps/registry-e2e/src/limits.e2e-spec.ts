@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { startBerth, type RunningBerth } from '@berth/testing';
 import { basicAuth, provisionRobot } from './support/auth';
 import {
@@ -27,7 +27,8 @@ function sendBody(
   url: string,
   options: { method: string; headers: Record<string, string>; size: number; chunked?: boolean },
 ): Promise<Exchange> {
-  return new Promise((resolve) => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  return new Promise<Exchange>((resolve) => {
     const target = new URL(url);
     let status: number | null = null;
     let body = '';
@@ -36,6 +37,7 @@ function sendBody(
     const settle = () => {
       if (settled) return;
       settled = true;
+      agent.destroy();
       resolve({ status, body, error });
     };
     const request = httpRequest({
@@ -43,9 +45,9 @@ function sendBody(
       port: target.port,
       method: options.method,
       path: `${target.pathname}${target.search}`,
-      // A connection of its own: one kept alive from an earlier exchange may be one the server
-      // half-closed after a refused body, which is that exchange's business, not this one's.
-      agent: false,
+      // A connection of its own, kept alive as registry clients keep theirs: one left from an earlier
+      // exchange may be one the server half-closed after a refused body, that exchange's business.
+      agent,
       headers:
         options.chunked === true
           ? options.headers
