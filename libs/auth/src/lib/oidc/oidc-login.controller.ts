@@ -1,8 +1,8 @@
-import { Controller, Get, Inject, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Inject, Req, Res, UseFilters } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Problem, ProblemFilter } from '@berth/server';
 import { OIDC_LOGIN } from '../auth.tokens';
-import { contextOf, paramValue } from '../http';
+import { contextOf } from '../http';
 import { TokenService } from '../token/token.service';
 import { OidcLoginService } from './oidc-login.service';
 
@@ -44,18 +44,10 @@ export class OidcLoginController {
   }
 
   @Get('callback')
-  async callback(
-    @Query() query: unknown,
-    @Req() request: FastifyRequest,
-    @Res() reply: FastifyReply,
-  ): Promise<void> {
+  async callback(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const context = contextOf(request);
     const identity = await this.logins.finish(
-      {
-        code: paramValue(query, 'code'),
-        state: paramValue(query, 'state'),
-        error: paramValue(query, 'error'),
-      },
+      queryOf(request.url),
       cookieValue(request.headers.cookie, STATE_COOKIE),
       context,
     );
@@ -78,6 +70,12 @@ export class OidcLoginController {
         refresh_token: issued.refreshToken,
       });
   }
+}
+
+/** The query of a request URL. */
+function queryOf(url: string): URLSearchParams {
+  const start = url.indexOf('?');
+  return new URLSearchParams(start === -1 ? '' : url.slice(start + 1));
 }
 
 /** One cookie's value from a `Cookie` header. */
