@@ -1,4 +1,5 @@
 import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { PassportModule } from '@nestjs/passport';
 import { parseScopes, ScopeError, type ResourceScope } from '@berth/auth-core';
 import { Bus } from '@berth/bus';
 import type { AuthConfig, BerthConfig } from '@berth/config';
@@ -21,7 +22,7 @@ import { Auditor } from './auditor';
 import { AUTH_CONFIG, OIDC_LOGIN } from './auth.tokens';
 import { bootstrapAdmin } from './bootstrap';
 import { BasicLogins } from './api/basic-logins';
-import { CallerGuard } from './api/caller';
+import { BasicCallerStrategy, BearerCallerStrategy, CallerAuthentication, CallerGuard } from './api/caller';
 import { DocsController } from './api/docs.controller';
 import {
   AuditLogsController,
@@ -38,6 +39,7 @@ import { LdapDirectory } from './ldap/ldap.directory';
 import { OidcLoginController } from './oidc/oidc-login.controller';
 import { OidcLoginRepository } from './oidc/oidc-login.repository';
 import { OidcLoginService } from './oidc/oidc-login.service';
+import { OidcLoginStrategy } from './oidc/oidc-login.strategy';
 import { WorkloadTrust } from './oidc/workload-trust';
 import { subjectOf, type Identity } from './model';
 import { parseAuthorization } from './http';
@@ -60,6 +62,8 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
  * robots, signing keys and the audit log.
  */
 @Module({
+  // The logins are Passport strategies; every request carries its credentials, so no session.
+  imports: [PassportModule.register({ session: false })],
   controllers: [
     TokenController,
     UsersController,
@@ -185,6 +189,10 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
       inject: [AUTH_CONFIG],
       useFactory: (config: AuthConfig) => new BasicLogins(config.basicCacheSeconds * 1000),
     },
+    CallerAuthentication,
+    BasicCallerStrategy,
+    BearerCallerStrategy,
+    OidcLoginStrategy,
     CallerGuard,
     ProblemFilter,
   ],
@@ -203,7 +211,7 @@ export class AuthModule implements OnModuleInit, OnApplicationShutdown {
     private readonly access: AccessService,
     private readonly accounts: AccountRepository,
     private readonly projects: ProjectRepository,
-    private readonly callers: CallerGuard,
+    private readonly callers: CallerAuthentication,
     private readonly projectsApi: ProjectsService,
     private readonly logins: BasicLogins,
   ) {}
