@@ -11,6 +11,13 @@ for (const [alias, [target]] of Object.entries(compilerOptions.paths)) {
 /** Jest's own output plus the one-line summary CI reads, named after the tier. */
 const reporters = (tier) => ['default', ['<rootDir>/tools/scripts/jest-summary-reporter.cjs', { tier }]];
 
+/**
+ * Packages that ship only ES modules. Node 20 loads them with require() in the built app, but
+ * Jest's module system cannot, so SWC turns them into CommonJS like Berth's own sources.
+ */
+const ESM_ONLY_PACKAGES = ['jose', 'openid-client', 'oauth4webapi'];
+const esmOnly = `node_modules/(?:${ESM_ONLY_PACKAGES.join('|')})/`;
+
 module.exports = {
   reporters,
   rootDir: __dirname,
@@ -27,7 +34,12 @@ module.exports = {
         module: { type: 'commonjs' },
       },
     ],
+    [`${esmOnly}.+\\.js$`]: [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+    ],
   },
+  transformIgnorePatterns: [`/node_modules/(?!(?:${ESM_ONLY_PACKAGES.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper,
   testPathIgnorePatterns: ['/node_modules/', '/dist/', '/data/'],

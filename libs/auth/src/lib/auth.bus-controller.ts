@@ -14,7 +14,7 @@ import {
 import { Problem } from '@berth/server';
 import { AccessService } from './access.service';
 import { BasicLogins } from './api/basic-logins';
-import { CallerGuard } from './api/caller';
+import { CallerAuthentication } from './api/caller';
 import { ProjectsService } from './api/projects.service';
 import { CredentialsService } from './credentials.service';
 import { parseAuthorization } from './http';
@@ -34,7 +34,7 @@ export class AuthBusController extends BusController {
     private readonly keyRing: KeyRing,
     private readonly credentials: CredentialsService,
     private readonly access: AccessService,
-    private readonly callers: CallerGuard,
+    private readonly callers: CallerAuthentication,
     private readonly projects: ProjectsService,
     private readonly logins: BasicLogins,
   ) {

@@ -1,4 +1,5 @@
 import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { PassportModule } from '@nestjs/passport';
 import { Bus } from '@berth/bus';
 import type { AuthConfig, BerthConfig } from '@berth/config';
 import { SigningKeysChanged } from '@berth/contracts';
@@ -13,7 +14,7 @@ import { AuthBusController } from './auth.bus-controller';
 import { AUTH_CONFIG, OIDC_LOGIN } from './auth.tokens';
 import { bootstrapAdmin } from './bootstrap';
 import { BasicLogins } from './api/basic-logins';
-import { CallerGuard } from './api/caller';
+import { BasicCallerStrategy, BearerCallerStrategy, CallerAuthentication, CallerGuard } from './api/caller';
 import { DocsController } from './api/docs.controller';
 import {
   AuditLogsController,
@@ -30,6 +31,7 @@ import { LdapDirectory } from './ldap/ldap.directory';
 import { OidcLoginController } from './oidc/oidc-login.controller';
 import { OidcLoginRepository } from './oidc/oidc-login.repository';
 import { OidcLoginService } from './oidc/oidc-login.service';
+import { OidcLoginStrategy } from './oidc/oidc-login.strategy';
 import { WorkloadTrust } from './oidc/workload-trust';
 import { ProjectRepository } from './project.repository';
 import { RobotRepository } from './robot.repository';
@@ -50,6 +52,8 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
  * robots, signing keys and the audit log.
  */
 @Module({
+  // The logins are Passport strategies; every request carries its credentials, so no session.
+  imports: [PassportModule.register({ session: false })],
   controllers: [
     TokenController,
     UsersController,
@@ -175,6 +179,10 @@ const repository = <T>(make: (database: Database) => T) => ({ inject: [DATABASE]
       inject: [AUTH_CONFIG],
       useFactory: (config: AuthConfig) => new BasicLogins(config.basicCacheSeconds * 1000),
     },
+    CallerAuthentication,
+    BasicCallerStrategy,
+    BearerCallerStrategy,
+    OidcLoginStrategy,
     CallerGuard,
     ProblemFilter,
     AuthBusController,

@@ -1,19 +1,20 @@
-import { Controller, Get, Inject, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Inject, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Problem, ProblemFilter } from '@berth/server';
 import { OIDC_LOGIN } from '../auth.tokens';
-import { contextOf, paramValue } from '../http';
+import { contextOf } from '../http';
+import type { Identity } from '../model';
 import { TokenService } from '../token/token.service';
 import { OidcLoginService } from './oidc-login.service';
+import { OidcLoginGuard, SignedInUser, STATE_COOKIE } from './oidc-login.strategy';
 
-/** The cookie that binds a login's state to the browser that started it. */
-const STATE_COOKIE = 'berth_oidc_state';
 const COOKIE_PATH = '/api/v1/auth/oidc';
 
 /**
  * `/api/v1/auth/oidc`: sign-in with the configured OpenID Provider. `login` sends the browser to
- * the provider; the provider sends it back to `callback`, which answers with a Berth token for
- * the API (and a refresh token), the same answer as `/token`. Without `auth.oidc` both answer 404.
+ * the provider; the provider sends it back to `callback`, where the OpenID Connect Passport
+ * strategy signs the user in, and which answers with a Berth token for the API (and a refresh
+ * token), the same answer as `/token`. Without `auth.oidc` both answer 404.
  */
 @Controller('api/v1/auth/oidc')
 @UseFilters(ProblemFilter)
@@ -44,21 +45,13 @@ export class OidcLoginController {
   }
 
   @Get('callback')
+  @UseGuards(OidcLoginGuard)
   async callback(
-    @Query() query: unknown,
+    @SignedInUser() identity: Identity & { kind: 'user' },
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const context = contextOf(request);
-    const identity = await this.logins.finish(
-      {
-        code: paramValue(query, 'code'),
-        state: paramValue(query, 'state'),
-        error: paramValue(query, 'error'),
-      },
-      cookieValue(request.headers.cookie, STATE_COOKIE),
-      context,
-    );
     const issued = await this.tokens.issue(identity, [], {
       ...context,
       clientId: 'berth-oidc-login',
@@ -78,13 +71,4 @@ export class OidcLoginController {
         refresh_token: issued.refreshToken,
       });
   }
-}
-
-/** One cookie's value from a `Cookie` header. */
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  for (const part of (header ?? '').split(';')) {
-    const [key, ...value] = part.trim().split('=');
-    if (key === name) return value.join('=');
-  }
-  return undefined;
 }

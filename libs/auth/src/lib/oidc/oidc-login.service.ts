@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import type { OidcLoginConfig } from '@berth/config';
+import { Problem } from '@berth/server';
+import { calculatePKCECodeChallenge, randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
 import type { AccountRepository } from '../account.repository';
 import type { RequestContext } from '../access.service';
 import { username as usernameSchema } from '../api/dto';
-import { Problem } from '@berth/server';
 import type { Auditor } from '../auditor';
 import type { Identity } from '../model';
-import { OidcError, OidcIssuer, pkcePair, type IdTokenClaims } from './oidc-issuer';
+import { OidcClient, OidcError, type IdTokenClaims } from './oidc-client';
 import type { OidcLoginRepository } from './oidc-login.repository';
 
 /** How long a user has at the provider between leaving Berth and coming back. */
@@ -14,12 +14,12 @@ const LOGIN_TTL_MS = 10 * 60_000;
 
 /**
  * Sign-in with an OpenID Provider (the authorization-code flow with PKCE, a nonce and a
- * single-use state kept in the database). The first login creates the user, source `oidc`, when
- * `autoCreate` allows; every login refreshes its email and groups from the ID token, so that
- * group memberships in projects follow the provider.
+ * single-use state kept in the database, so that the callback may reach any replica). The first
+ * login creates the user, source `oidc`, when `autoCreate` allows; every login refreshes its email
+ * and groups from the ID token, so that group memberships in projects follow the provider.
  */
 export class OidcLoginService {
-  private readonly issuer: OidcIssuer;
+  private readonly client: OidcClient;
 
   constructor(
     private readonly config: OidcLoginConfig,
@@ -27,64 +27,71 @@ export class OidcLoginService {
     private readonly accounts: AccountRepository,
     private readonly auditor: Auditor,
   ) {
-    this.issuer = new OidcIssuer({ issuer: config.issuer });
+    this.client = new OidcClient({
+      issuer: config.issuer,
+      clientId: config.clientId,
+      ...(config.clientSecret !== undefined && { clientSecret: config.clientSecret }),
+    });
   }
 
   /** Starts a login: the provider's URL to send the browser to, and the state to bind to it. */
   async start(now = new Date()): Promise<{ url: string; state: string }> {
-    const state = randomBytes(32).toString('base64url');
-    const nonce = randomBytes(32).toString('base64url');
-    const { verifier, challenge } = pkcePair();
+    const state = randomState();
+    const nonce = randomNonce();
+    const codeVerifier = randomPKCECodeVerifier();
     let url: string;
     try {
-      url = await this.issuer.authorizationUrl({
-        clientId: this.config.clientId,
+      url = await this.client.authorizationUrl({
         redirectUri: this.config.redirectUri,
         scope: this.config.scope,
         state,
         nonce,
-        codeChallenge: challenge,
+        codeChallenge: await calculatePKCECodeChallenge(codeVerifier),
       });
     } catch (error) {
       if (error instanceof OidcError)
         throw new Problem('service-unavailable', `the OpenID provider cannot be used: ${error.message}`);
       throw error;
     }
-    await this.logins.save(state, { nonce, codeVerifier: verifier }, new Date(now.getTime() + LOGIN_TTL_MS));
+    await this.logins.save(state, { nonce, codeVerifier }, new Date(now.getTime() + LOGIN_TTL_MS));
     return { url, state };
   }
 
   /**
-   * Finishes a login at the callback: `state` must be the one this browser started with
-   * (`browserState`, from its cookie) and still pending; the code is redeemed with the PKCE
-   * verifier and the ID token verified with the nonce.
+   * Finishes a login at the callback, whose query is `callback`: its `state` must be the one this
+   * browser started with (`browserState`, from its cookie) and still pending; the code is redeemed
+   * with the PKCE verifier and the ID token validated with the nonce. Refusals are audited and
+   * thrown as problems.
    */
   async finish(
-    callback: { code: string | undefined; state: string | undefined; error: string | undefined },
+    callback: URLSearchParams,
     browserState: string | undefined,
     context: RequestContext,
   ): Promise<Identity & { kind: 'user' }> {
-    if (callback.error !== undefined)
-      return this.refuse(context, 'unauthorized', `the OpenID provider refused the login: ${callback.error}`);
-    if (callback.code === undefined || callback.state === undefined)
+    const error = callback.get('error');
+    const state = callback.get('state');
+    if (error !== null)
+      return this.refuse(context, 'unauthorized', `the OpenID provider refused the login: ${error}`);
+    if (callback.get('code') === null || state === null)
       return this.refuse(context, 'bad-request', 'the callback needs code and state');
-    if (browserState === undefined || browserState !== callback.state)
+    if (browserState === undefined || browserState !== state)
       return this.refuse(context, 'unauthorized', 'this login was not started in this browser');
-    const pending = await this.logins.take(callback.state, new Date());
+    const pending = await this.logins.take(state, new Date());
     if (!pending) return this.refuse(context, 'unauthorized', 'unknown, used or expired login; start again');
+    // The provider sent the browser to the redirect URI with this query; openid-client reads the
+    // response from it and sends the same redirect URI with the code.
+    const callbackUrl = new URL(this.config.redirectUri);
+    callbackUrl.search = callback.toString();
     let claims: IdTokenClaims;
     try {
-      ({ claims } = await this.issuer.exchangeCode({
-        clientId: this.config.clientId,
-        ...(this.config.clientSecret !== undefined && { clientSecret: this.config.clientSecret }),
-        redirectUri: this.config.redirectUri,
-        code: callback.code,
+      ({ claims } = await this.client.redeem(callbackUrl, {
         codeVerifier: pending.codeVerifier,
+        state,
         nonce: pending.nonce,
       }));
-    } catch (error) {
-      if (!(error instanceof OidcError)) throw error;
-      return this.refuse(context, 'unauthorized', `the login could not be completed: ${error.reason}`);
+    } catch (failure) {
+      if (!(failure instanceof OidcError)) throw failure;
+      return this.refuse(context, 'unauthorized', `the login could not be completed: ${failure.reason}`);
     }
     return this.signIn(claims, context);
   }

@@ -1,7 +1,7 @@
 import { matchesGlob } from '@berth/naming';
 import type { OidcTrustRule } from '@berth/config';
 import type { Identity } from '../model';
-import { OidcError, OidcIssuer, type IdTokenClaims } from './oidc-issuer';
+import { OidcClient, OidcError, type IdTokenClaims } from './oidc-client';
 
 /** Why an ID token bought nothing; the audit log records it. */
 export type WorkloadRefusal =
@@ -30,7 +30,8 @@ export function looksLikeJwt(value: string): boolean {
  * secret is stored anywhere; the provider's keys are fetched from its discovery document.
  */
 export class WorkloadTrust {
-  private readonly issuers = new Map<string, OidcIssuer>();
+  /** One client per issuer and audience, each with its provider's discovery and keys cached. */
+  private readonly clients = new Map<string, OidcClient>();
 
   constructor(
     private readonly rules: readonly OidcTrustRule[],
@@ -53,14 +54,13 @@ export class WorkloadTrust {
     const candidates = this.rules.filter((rule) => rule.issuer === issuer);
     if (issuer === null || candidates.length === 0)
       return { ok: false, reason: 'untrusted_issuer', detail: `issuer ${JSON.stringify(issuer)}` };
-    const verifier = this.issuerFor(issuer);
     let lastFailure = '';
     // Rules of one issuer may name different audiences; each audience needs its own verification.
     const verified = new Map<string, IdTokenClaims | null>();
     for (const rule of candidates) {
       if (!verified.has(rule.audience)) {
         try {
-          verified.set(rule.audience, await verifier.verifyIdToken(idToken, { audience: rule.audience }));
+          verified.set(rule.audience, await this.clientFor(issuer, rule.audience).verifyIdToken(idToken));
         } catch (error) {
           if (!(error instanceof OidcError)) throw error;
           lastFailure = error.message;
@@ -81,13 +81,15 @@ export class WorkloadTrust {
       : { ok: false, reason: 'invalid_token', detail: lastFailure };
   }
 
-  private issuerFor(issuer: string): OidcIssuer {
-    let verifier = this.issuers.get(issuer);
-    if (!verifier) {
-      verifier = new OidcIssuer({ issuer, timeoutMs: this.timeoutMs });
-      this.issuers.set(issuer, verifier);
+  /** The rule's audience is the client id the CI platform issued the token to. */
+  private clientFor(issuer: string, audience: string): OidcClient {
+    const key = JSON.stringify([issuer, audience]);
+    let found = this.clients.get(key);
+    if (!found) {
+      found = new OidcClient({ issuer, clientId: audience, timeoutMs: this.timeoutMs });
+      this.clients.set(key, found);
     }
-    return verifier;
+    return found;
   }
 }
 
