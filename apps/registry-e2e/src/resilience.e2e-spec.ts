@@ -190,9 +190,9 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
       mediaType: 'application/vnd.oci.image.index.v1+json',
       manifests: [],
     });
-    expect(
-      (await sut.putManifest(name, 'empty-index', index, 'application/vnd.oci.image.index.v1+json')).status,
-    ).toBe(201);
+    const put = await sut.putManifest(name, 'empty-index', index, 'application/vnd.oci.image.index.v1+json');
+    // The body in the failure message says why, should it ever fail.
+    expect({ status: put.status, body: await put.text() }).toMatchObject({ status: 201 });
   });
 });
 
