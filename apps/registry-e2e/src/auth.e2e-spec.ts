@@ -156,15 +156,17 @@ describe.each(SHAPES)('identity and access: $label', (shape) => {
       ).toString('base64url');
       const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${widened}.`;
       const tampered = `${header}.${widened}.${real.token.split('.')[2] ?? ''}`;
-      const foreign = signToken(
-        {
-          iss: 'berth-token-service',
-          sub: robot.username,
-          aud: 'berth',
-          access: [{ type: 'repository', name, actions: ['push'] }],
-        },
-        generateSigningKey(),
-        { ttlSeconds: 300 },
+      const foreign = (
+        await signToken(
+          {
+            iss: 'berth-token-service',
+            sub: robot.username,
+            aud: 'berth',
+            access: [{ type: 'repository', name, actions: ['push'] }],
+          },
+          generateSigningKey(),
+          { ttlSeconds: 300 },
+        )
       ).token;
       for (const token of [none, tampered, foreign, `${header}.${payload}`, 'garbage']) {
         const response = await v2(berth, 'POST', `/v2/${name}/blobs/uploads/`, token);

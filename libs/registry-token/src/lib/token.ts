@@ -1,12 +1,5 @@
-import {
-  createPublicKey,
-  generateKeyPairSync,
-  randomUUID,
-  sign,
-  verify,
-  type JsonWebKey,
-  type KeyObject,
-} from 'node:crypto';
+import { generateKeyPairSync, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createLocalJWKSet, errors, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import type { ResourceScope } from './scope';
 
 /** An ES256 signing key with the id (`kid`) that tokens name it by. */
@@ -20,7 +13,8 @@ export interface SigningKey {
 export interface RegistryClaims {
   readonly iss: string;
   readonly sub: string;
-  readonly aud: string;
+  /** Berth signs one audience; a verified token may name several, ours among them. */
+  readonly aud: string | readonly string[];
   readonly exp: number;
   readonly nbf: number;
   readonly iat: number;
@@ -47,6 +41,9 @@ export class TokenError extends Error {
   }
 }
 
+/** The longest token the verifier reads; anything longer is refused before it is parsed. */
+const MAX_TOKEN_LENGTH = 16_384;
+
 /** Makes a fresh P-256 key for ES256, with a random key id. */
 export function generateSigningKey(): SigningKey {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -59,29 +56,29 @@ export function toJwk(key: Pick<SigningKey, 'kid' | 'publicKey'>): JsonWebKey {
 }
 
 /**
- * Signs registry claims into a compact JWT (`alg: ES256`, the signature in the raw r‖s form JWS
- * requires).
+ * Signs registry claims into a compact JWT with the protected header `{alg: ES256, typ: JWT,
+ * kid}`. jose converts the key for Web Crypto once and remembers it per key object, so a key ring
+ * that keeps its current key pays that once per rotation, not per token.
  */
-export function signToken(
-  claims: Omit<RegistryClaims, 'iat' | 'nbf' | 'exp' | 'jti'>,
+export async function signToken(
+  claims: Omit<RegistryClaims, 'aud' | 'iat' | 'nbf' | 'exp' | 'jti'> & { readonly aud: string },
   key: SigningKey,
   options: { ttlSeconds: number; now?: number },
-): { token: string; claims: RegistryClaims } {
+): Promise<{ token: string; claims: RegistryClaims }> {
   const now = Math.floor((options.now ?? Date.now()) / 1000);
-  const full: RegistryClaims = {
+  const full = {
     ...claims,
     iat: now,
     nbf: now,
     exp: now + options.ttlSeconds,
     jti: randomUUID(),
   };
-  const header = base64url(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid: key.kid }));
-  const payload = base64url(JSON.stringify(full));
-  const signature = sign('sha256', Buffer.from(`${header}.${payload}`), {
-    key: key.privateKey,
-    dsaEncoding: 'ieee-p1363',
-  });
-  return { token: `${header}.${payload}.${signature.toString('base64url')}`, claims: full };
+  // The claims go in whole rather than through the builder's setters, so the payload keeps the
+  // order and form tokens have always had.
+  const token = await new SignJWT(full)
+    .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: key.kid })
+    .sign(key.privateKey);
+  return { token, claims: full };
 }
 
 /** What a verifier accepts. */
@@ -93,74 +90,89 @@ export interface VerifierOptions {
 }
 
 /**
- * Verifies registry tokens locally, with no call per request: the algorithm must be ES256 (so
- * `alg: none` and algorithm confusion are refused), the key id must name a current public key, the
- * signature must hold, and `iss`, `aud`, `exp` and `nbf` must match. Keys are swapped as a set when
- * they rotate; a token signed by a key that rotated out is refused.
+ * Verifies registry tokens locally with jose, with no call per request: the algorithm must be
+ * ES256 (so `alg: none` and algorithm confusion are refused before any key is looked at), the
+ * header's key id must name a current public key, the signature must hold, and `iss`, `aud`, `exp`
+ * and `nbf` must match. Keys are swapped as a set when they rotate; a token signed by a key that
+ * rotated out is refused. Each key is imported once per set, on the first token that names it.
  */
 export class TokenVerifier {
-  private keys = new Map<string, KeyObject>();
+  private keys: JWTVerifyGetKey = withKidRequired(createLocalJWKSet({ keys: [] }));
 
   constructor(private readonly options: VerifierOptions) {}
 
-  /** Replaces the trusted keys with those of a JWKS document (the `keys` array). */
+  /**
+   * Replaces the trusted keys with those of a JWKS document (the `keys` array). Only P-256 keys
+   * with a key id are kept; of two with the same id, the later one.
+   */
   setKeys(jwks: readonly JsonWebKey[]): void {
-    const keys = new Map<string, KeyObject>();
+    const byKid = new Map<string, JsonWebKey>();
     for (const jwk of jwks) {
       if (typeof jwk.kid !== 'string' || jwk.kty !== 'EC' || jwk.crv !== 'P-256') continue;
-      keys.set(jwk.kid, createPublicKey({ key: jwk, format: 'jwk' }));
+      byKid.set(jwk.kid, jwk);
     }
-    this.keys = keys;
+    this.keys = withKidRequired(createLocalJWKSet({ keys: [...byKid.values()] }));
   }
 
-  /** Returns the token's claims, or throws a {@link TokenError}. */
-  verify(token: string, now: number = Date.now()): RegistryClaims {
-    const parts = token.split('.');
-    if (parts.length !== 3 || token.length > 16_384) throw new TokenError('malformed');
-    const [encodedHeader = '', encodedPayload = '', encodedSignature = ''] = parts;
-    const header = decodeJson(encodedHeader);
-    if (header['alg'] !== 'ES256') throw new TokenError('unsupported_algorithm');
-    const kid = header['kid'];
-    const key = typeof kid === 'string' ? this.keys.get(kid) : undefined;
-    if (!key) throw new TokenError('unknown_key');
-    const signature = Buffer.from(encodedSignature, 'base64url');
-    const valid =
-      signature.length === 64 &&
-      verify(
-        'sha256',
-        Buffer.from(`${encodedHeader}.${encodedPayload}`),
-        { key, dsaEncoding: 'ieee-p1363' },
-        signature,
-      );
-    if (!valid) throw new TokenError('bad_signature');
-    const claims = decodeJson(encodedPayload);
-    const seconds = Math.floor(now / 1000);
-    const leeway = this.options.leewaySeconds ?? 30;
-    if (typeof claims['exp'] !== 'number' || claims['exp'] + leeway <= seconds)
-      throw new TokenError('expired');
-    if (typeof claims['nbf'] === 'number' && claims['nbf'] - leeway > seconds)
-      throw new TokenError('not_yet_valid');
-    if (claims['iss'] !== this.options.issuer) throw new TokenError('wrong_issuer');
-    const audience = claims['aud'];
-    const audiences = Array.isArray(audience) ? audience : [audience];
-    if (!audiences.includes(this.options.audience)) throw new TokenError('wrong_audience');
-    if (!Array.isArray(claims['access']) || typeof claims['sub'] !== 'string')
+  /** Returns the token's claims, or rejects with a {@link TokenError}. */
+  async verify(token: string, now: number = Date.now()): Promise<RegistryClaims> {
+    if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('malformed');
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, this.keys, {
+        algorithms: ['ES256'],
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        requiredClaims: ['exp'],
+        clockTolerance: this.options.leewaySeconds ?? 30,
+        currentDate: new Date(now),
+      }));
+    } catch (error) {
+      throw new TokenError(failureOf(error));
+    }
+    if (!Array.isArray(payload['access']) || typeof payload['sub'] !== 'string')
       throw new TokenError('malformed');
-    return claims as unknown as RegistryClaims;
+    return payload as unknown as RegistryClaims;
   }
 }
 
-function base64url(text: string): string {
-  return Buffer.from(text).toString('base64url');
+/**
+ * A key lookup that refuses a header without a `kid`: jose would otherwise try the only key of a
+ * one-key set, and Berth's tokens always name their key.
+ */
+function withKidRequired(keys: JWTVerifyGetKey): JWTVerifyGetKey {
+  return (header, token) => {
+    if (typeof header.kid !== 'string') throw new errors.JWKSNoMatchingKey();
+    return keys(header, token);
+  };
 }
 
-function decodeJson(part: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    if (value === null || typeof value !== 'object' || Array.isArray(value))
-      throw new TokenError('malformed');
-    return value as Record<string, unknown>;
-  } catch {
-    throw new TokenError('malformed');
+/**
+ * Why jose refused a token, in Berth's terms. A claim that is missing counts as wrong (no `iss` is
+ * a wrong issuer, no `exp` an expired token); an `nbf` or `iat` that is not a number is malformed.
+ * Anything that is not a jose error is a fault, not a refusal, and goes on as it is.
+ */
+function failureOf(error: unknown): TokenFailure {
+  if (error instanceof errors.JWTExpired) return 'expired';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    switch (error.claim) {
+      case 'iss':
+        return 'wrong_issuer';
+      case 'aud':
+        return 'wrong_audience';
+      case 'exp':
+        return 'expired';
+      case 'nbf':
+        return error.reason === 'check_failed' ? 'not_yet_valid' : 'malformed';
+      default:
+        return 'malformed';
+    }
   }
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'unsupported_algorithm';
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys)
+    return 'unknown_key';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad_signature';
+  // JWSInvalid, JWTInvalid and the rest: the token is not a well-formed ES256 JWT.
+  if (error instanceof errors.JOSEError) return 'malformed';
+  throw error;
 }

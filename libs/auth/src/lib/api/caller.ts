@@ -107,7 +107,7 @@ export class CallerAuthentication {
   async bearer(token: string): Promise<Identity> {
     let subject: string;
     try {
-      subject = this.keyRing.verifier.verify(token).sub;
+      subject = (await this.keyRing.verifier.verify(token)).sub;
     } catch (error) {
       if (error instanceof TokenError) throw unauthorized('the token is not valid');
       throw error;

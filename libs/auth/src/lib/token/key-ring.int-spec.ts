@@ -27,9 +27,12 @@ describe('KeyRing on PostgreSQL', () => {
   });
 
   const ring = () => new KeyRing(new SigningKeyRepository(database.client), options, logger);
-  const tokenFrom = (sut: KeyRing) =>
-    signToken({ iss: 'iss', sub: 'robot$ci', aud: 'aud', access: [] }, sut.current(), { ttlSeconds: 300 })
-      .token;
+  const tokenFrom = async (sut: KeyRing) =>
+    (
+      await signToken({ iss: 'iss', sub: 'robot$ci', aud: 'aud', access: [] }, sut.current(), {
+        ttlSeconds: 300,
+      })
+    ).token;
 
   it('makes exactly one signing key when replicas start at once, and they all sign with it', async () => {
     const replicas = [ring(), ring(), ring()];
@@ -37,7 +40,9 @@ describe('KeyRing on PostgreSQL', () => {
     expect(await database.client.signingKey.count()).toBe(1);
     const kids = new Set(replicas.map((r) => r.current().kid));
     expect(kids.size).toBe(1);
-    expect(replicas[2]?.verifier.verify(tokenFrom(replicas[0] ?? ring())).sub).toBe('robot$ci');
+    expect((await replicas[2]?.verifier.verify(await tokenFrom(replicas[0] ?? ring())))?.sub).toBe(
+      'robot$ci',
+    );
   });
 
   it('rotates when due, keeps the old key published until its tokens expire, then drops it', async () => {
@@ -45,18 +50,18 @@ describe('KeyRing on PostgreSQL', () => {
     const start = new Date();
     await sut.refresh(start);
     const oldKid = sut.current().kid;
-    const oldToken = tokenFrom(sut);
+    const oldToken = await tokenFrom(sut);
 
     const changed = await sut.refresh(new Date(start.getTime() + 3601_000));
     expect(changed).toBe(true);
     expect(sut.current().kid).not.toBe(oldKid);
     expect(sut.jwks().map((k) => k.kid)).toEqual(expect.arrayContaining([oldKid, sut.current().kid]));
-    expect(sut.verifier.verify(oldToken).sub).toBe('robot$ci');
+    expect((await sut.verifier.verify(oldToken)).sub).toBe('robot$ci');
 
     // Once the old key's last tokens have lived out their life and the leeway, it goes.
     await sut.refresh(new Date(start.getTime() + 3601_000 + 361_000));
     expect(sut.jwks().map((k) => k.kid)).toEqual([sut.current().kid]);
-    expect(() => sut.verifier.verify(oldToken)).toThrow(/unknown_key/);
+    await expect(sut.verifier.verify(oldToken)).rejects.toThrow(/unknown_key/);
   });
 
   it('does not rotate a key that is not due', async () => {

@@ -45,7 +45,7 @@ export class TokenService {
   ): Promise<IssuedToken> {
     const granted = await this.access.grant(identity, requested);
     const subject = subjectOf(identity);
-    const { token, claims } = signToken(
+    const { token, claims } = await signToken(
       { iss: this.options.issuer, sub: subject, aud: this.options.service, access: granted },
       this.keyRing.current(),
       { ttlSeconds: this.options.ttlSeconds },

@@ -69,6 +69,8 @@ export class RegistryAuth implements OnModuleInit {
   private readonly basic: RevocableCache<Grant>;
   private readonly projects = new LruCache<string, true>(10_000, PROJECT_SEEN_MS);
   private keysLoadedAt = 0;
+  /** Counts key-set changes, so a verification that began before one is not remembered after it. */
+  private keyGeneration = 0;
   private loading: Promise<void> | null = null;
 
   constructor(
@@ -92,6 +94,7 @@ export class RegistryAuth implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     await this.bus.onBroadcast(SigningKeysChanged, () => {
       this.keysLoadedAt = 0;
+      this.keyGeneration += 1;
       this.verified.deleteWhere(() => true);
     });
     await this.bus.onBroadcast(SubjectRevoked, ({ subject }) => {
@@ -174,22 +177,25 @@ export class RegistryAuth implements OnModuleInit {
     const known = this.verified.get(token);
     if (known && known.exp * 1000 > now) return { subject: known.sub, access: known.access };
     if (this.keysLoadedAt === 0) await this.loadKeys();
+    const generation = this.keyGeneration;
     let claims: RegistryClaims;
     try {
-      claims = this.verifier.verify(token, now);
+      claims = await this.verifier.verify(token, now);
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       if (error.reason !== 'unknown_key' || now - this.keysLoadedAt < KEY_REFETCH_MS)
         return this.refused(error);
       await this.loadKeys();
       try {
-        claims = this.verifier.verify(token, now);
+        claims = await this.verifier.verify(token, now);
       } catch (again) {
         if (again instanceof TokenError) return this.refused(again);
         throw again;
       }
     }
-    this.verified.set(token, claims);
+    // Verification awaits, so the keys may have changed meanwhile (a key withdrawn); then this
+    // request keeps its answer but the token is checked again next time.
+    if (generation === this.keyGeneration) this.verified.set(token, claims);
     return { subject: claims.sub, access: claims.access };
   }
 
