@@ -129,7 +129,7 @@ export function routeOf(handler: object): ApiRoute | undefined {
  * Validates a request's parts against a route's schemas; a `ZodError` (answered as a 400 problem
  * that names each issue) for the first part that does not fit.
  */
-export function parseInput(
+function parseInput(
   declaration: ApiRoute,
   request: { readonly params: unknown; readonly query: unknown; readonly body: unknown },
 ): Record<string, unknown> {
