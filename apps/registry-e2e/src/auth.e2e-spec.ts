@@ -542,22 +542,55 @@ describe.each(SHAPES)('identity and access: $label', (shape) => {
     });
   });
 
-  it('publishes its OpenAPI document and docs page', async () => {
-    const document = (await (await fetch(`${berth.authUrl}/api/v1/openapi.json`)).json()) as {
-      paths: Record<string, unknown>;
+  it('publishes the OpenAPI document of all of /api/v1, merged from each service, and a docs page', async () => {
+    type Document = {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown> };
+      'x-berth-missing-parts'?: string[];
     };
+    const fetchDocument = async (path: string): Promise<Document> => {
+      const response = await fetch(`${berth.authUrl}${path}`);
+      expect(response.status).toBe(200);
+      return (await response.json()) as Document;
+    };
+    const document = await fetchDocument('/api/v1/openapi.json');
+    expect(document.openapi).toBe('3.1.0');
+    expect(document['x-berth-missing-parts']).toBeUndefined();
+    const webhookPaths = [
+      '/api/v1/projects/{project}/webhooks',
+      '/api/v1/projects/{project}/webhooks/{id}',
+      '/api/v1/projects/{project}/webhooks/{id}/secret',
+      '/api/v1/projects/{project}/webhooks/{id}/deliveries',
+      '/api/v1/projects/{project}/webhooks/{id}/deliveries/{deliveryId}',
+      '/api/v1/projects/{project}/webhooks/{id}/deliveries/{deliveryId}/redeliver',
+    ];
     expect(Object.keys(document.paths)).toEqual(
       expect.arrayContaining([
         '/api/v1/users',
         '/api/v1/projects/{name}/members',
         '/api/v1/robots/{name}/secret',
         '/api/v1/audit-logs',
+        ...webhookPaths,
       ]),
     );
+    expect(Object.keys(document.components.schemas)).toEqual(
+      expect.arrayContaining(['User', 'CreateRobot', 'Webhook', 'CreateWebhook', 'Delivery', 'Problem']),
+    );
+
+    // Each service's own part holds only its own routes; webhooks' comes from the webhooks service.
+    const own = await fetchDocument('/api/v1/openapi/auth.json');
+    expect(Object.keys(own.paths)).toContain('/api/v1/users');
+    expect(Object.keys(own.paths).filter((path) => path.includes('/webhooks'))).toEqual([]);
+    const webhooks = await fetchDocument('/api/v1/openapi/webhooks.json');
+    expect(Object.keys(webhooks.paths).sort()).toEqual([...webhookPaths].sort());
+    expect((await fetch(`${berth.authUrl}/api/v1/openapi/nothing.json`)).status).toBe(404);
+
     const page = await fetch(`${berth.authUrl}/api/v1/docs`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('swagger-ui-bundle.js');
     expect((await fetch(`${berth.authUrl}/api/v1/docs/assets/swagger-ui-bundle.js`)).status).toBe(200);
+    expect((await fetch(`${berth.authUrl}/api/v1/docs/assets/other.js`)).status).toBe(404);
   });
 });
 

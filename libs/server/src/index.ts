@@ -7,3 +7,5 @@ export * from './lib/run-process';
 export * from './lib/open-bus';
 export * from './lib/problem';
 export * from './lib/refused-body';
+export * from './lib/api-route';
+export * from './lib/api-document';

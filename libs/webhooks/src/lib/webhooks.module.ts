@@ -14,6 +14,7 @@ import { Dispatcher } from './dispatcher';
 import { EventRouter } from './event-router';
 import { SecretBox, webhooksKey } from './secret-box';
 import { SubscriptionRepository } from './subscription.repository';
+import { WebhooksBusController } from './webhooks.bus-controller';
 
 /** How often each instance looks for due deliveries when nothing woke it. */
 const POLL_MS = 500;
@@ -38,8 +39,8 @@ const LEASE_MARGIN_MS = 10_000;
 
 /**
  * The webhooks service as a module: the durable consumer that turns events into deliveries, the
- * dispatcher that sends them, and the project webhook API. It owns its tables; it asks auth who
- * calls its API.
+ * dispatcher that sends them, and the project webhook API, whose OpenAPI document it answers on
+ * the bus. It owns its tables; it asks auth who calls its API.
  */
 @Module({
   controllers: [WebhooksController],
@@ -129,6 +130,7 @@ const LEASE_MARGIN_MS = 10_000;
     },
     ProjectMaintainerGuard,
     ProblemFilter,
+    WebhooksBusController,
   ],
 })
 export class WebhooksModule implements OnModuleInit, OnApplicationShutdown {

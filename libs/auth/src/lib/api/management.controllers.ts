@@ -1,234 +1,235 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Param,
-  Patch,
-  Post,
-  Query,
-  UseFilters,
-  UseGuards,
-} from '@nestjs/common';
+import { Controller, UseFilters, UseGuards } from '@nestjs/common';
+import { Endpoint, Input, ProblemFilter, type InputOf, type ViewOf } from '@berth/server';
 import { AuditRepository } from '../audit.repository';
-import type { AuditEntry } from '../model';
 import { AllowAnonymous, CallerGuard, CurrentCaller, type Caller } from './caller';
-import {
-  AddMember,
-  AuditQuery,
-  CreateProject,
-  CreateRobot,
-  CreateUser,
-  Pagination,
-  UpdateMember,
-  UpdateProject,
-  UpdateRobot,
-  UpdateUser,
-} from './dto';
-import { ProblemFilter } from '@berth/server';
+import type { AuditPageResponse } from './dto';
+import { AuditRoutes, ProjectRoutes, RobotRoutes, UserRoutes } from './management.routes';
 import { ProjectsService, type MemberView, type ProjectView } from './projects.service';
 import { RobotsService, type RobotView } from './robots.service';
 import { requireAdmin, UsersService, type UserView } from './users.service';
 
+// Each handler serves the route it names (method, path and status are declared there) and takes
+// that route's validated input first.
+
 /** `/api/v1/users`: system admins manage users; a user reads and updates itself. */
-@Controller('api/v1/users')
+@Controller()
 @UseGuards(CallerGuard)
 @UseFilters(ProblemFilter)
 export class UsersController {
   constructor(private readonly users: UsersService) {}
 
-  @Post()
-  create(@CurrentCaller() caller: Caller, @Body() body: unknown): Promise<UserView> {
-    return this.users.create(caller, CreateUser.parse(body));
-  }
-
-  @Get()
-  list(@CurrentCaller() caller: Caller, @Query() query: unknown): Promise<UserView[]> {
-    const { page, pageSize } = Pagination.parse(query);
-    return this.users.list(caller, page, pageSize);
-  }
-
-  @Get(':username')
-  get(@CurrentCaller() caller: Caller, @Param('username') username: string): Promise<UserView> {
-    return this.users.get(caller, username);
-  }
-
-  @Patch(':username')
-  update(
+  @Endpoint(UserRoutes.create)
+  create(
+    @Input() { body }: InputOf<typeof UserRoutes.create>,
     @CurrentCaller() caller: Caller,
-    @Param('username') username: string,
-    @Body() body: unknown,
   ): Promise<UserView> {
-    return this.users.update(caller, username, UpdateUser.parse(body));
+    return this.users.create(caller, body);
   }
 
-  @Delete(':username')
-  @HttpCode(204)
-  delete(@CurrentCaller() caller: Caller, @Param('username') username: string): Promise<void> {
-    return this.users.delete(caller, username);
+  @Endpoint(UserRoutes.list)
+  list(
+    @Input() { query }: InputOf<typeof UserRoutes.list>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<UserView[]> {
+    return this.users.list(caller, query.page, query.pageSize);
+  }
+
+  @Endpoint(UserRoutes.get)
+  get(
+    @Input() { params }: InputOf<typeof UserRoutes.get>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<UserView> {
+    return this.users.get(caller, params.username);
+  }
+
+  @Endpoint(UserRoutes.update)
+  update(
+    @Input() { params, body }: InputOf<typeof UserRoutes.update>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<UserView> {
+    return this.users.update(caller, params.username, body);
+  }
+
+  @Endpoint(UserRoutes.delete)
+  delete(
+    @Input() { params }: InputOf<typeof UserRoutes.delete>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<void> {
+    return this.users.delete(caller, params.username);
   }
 }
 
 /** `/api/v1/projects` and their members. Anonymous callers see the public projects. */
-@Controller('api/v1/projects')
+@Controller()
 @UseGuards(CallerGuard)
 @UseFilters(ProblemFilter)
 export class ProjectsController {
   constructor(private readonly projects: ProjectsService) {}
 
-  @Post()
-  create(@CurrentCaller() caller: Caller, @Body() body: unknown): Promise<ProjectView> {
-    return this.projects.create(caller, CreateProject.parse(body));
-  }
-
-  @Get()
-  @AllowAnonymous()
-  list(@CurrentCaller() caller: Caller, @Query() query: unknown): Promise<ProjectView[]> {
-    const { page, pageSize } = Pagination.parse(query);
-    return this.projects.list(caller, page, pageSize);
-  }
-
-  @Get(':name')
-  @AllowAnonymous()
-  get(@CurrentCaller() caller: Caller, @Param('name') name: string): Promise<ProjectView> {
-    return this.projects.get(caller, name);
-  }
-
-  @Patch(':name')
-  update(
+  @Endpoint(ProjectRoutes.create)
+  create(
+    @Input() { body }: InputOf<typeof ProjectRoutes.create>,
     @CurrentCaller() caller: Caller,
-    @Param('name') name: string,
-    @Body() body: unknown,
   ): Promise<ProjectView> {
-    return this.projects.update(caller, name, UpdateProject.parse(body));
+    return this.projects.create(caller, body);
   }
 
-  @Delete(':name')
-  @HttpCode(204)
-  delete(@CurrentCaller() caller: Caller, @Param('name') name: string): Promise<void> {
-    return this.projects.delete(caller, name);
+  @Endpoint(ProjectRoutes.list)
+  @AllowAnonymous()
+  list(
+    @Input() { query }: InputOf<typeof ProjectRoutes.list>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<ProjectView[]> {
+    return this.projects.list(caller, query.page, query.pageSize);
   }
 
-  @Get(':name/members')
-  members(@CurrentCaller() caller: Caller, @Param('name') name: string): Promise<MemberView[]> {
-    return this.projects.members(caller, name);
+  @Endpoint(ProjectRoutes.get)
+  @AllowAnonymous()
+  get(
+    @Input() { params }: InputOf<typeof ProjectRoutes.get>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<ProjectView> {
+    return this.projects.get(caller, params.name);
   }
 
-  @Post(':name/members')
+  @Endpoint(ProjectRoutes.update)
+  update(
+    @Input() { params, body }: InputOf<typeof ProjectRoutes.update>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<ProjectView> {
+    return this.projects.update(caller, params.name, body);
+  }
+
+  @Endpoint(ProjectRoutes.delete)
+  delete(
+    @Input() { params }: InputOf<typeof ProjectRoutes.delete>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<void> {
+    return this.projects.delete(caller, params.name);
+  }
+
+  @Endpoint(ProjectRoutes.members)
+  members(
+    @Input() { params }: InputOf<typeof ProjectRoutes.members>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<MemberView[]> {
+    return this.projects.members(caller, params.name);
+  }
+
+  @Endpoint(ProjectRoutes.addMember)
   addMember(
+    @Input() { params, body }: InputOf<typeof ProjectRoutes.addMember>,
     @CurrentCaller() caller: Caller,
-    @Param('name') name: string,
-    @Body() body: unknown,
   ): Promise<MemberView> {
-    return this.projects.addMember(caller, name, AddMember.parse(body));
+    return this.projects.addMember(caller, params.name, body);
   }
 
-  @Patch(':name/members/users/:username')
+  @Endpoint(ProjectRoutes.updateUser)
   updateUser(
+    @Input() { params, body }: InputOf<typeof ProjectRoutes.updateUser>,
     @CurrentCaller() caller: Caller,
-    @Param('name') name: string,
-    @Param('username') username: string,
-    @Body() body: unknown,
   ): Promise<MemberView> {
-    return this.projects.updateMember(caller, name, 'user', username, UpdateMember.parse(body));
+    return this.projects.updateMember(caller, params.name, 'user', params.username, body);
   }
 
-  @Patch(':name/members/groups/:group')
+  @Endpoint(ProjectRoutes.updateGroup)
   updateGroup(
+    @Input() { params, body }: InputOf<typeof ProjectRoutes.updateGroup>,
     @CurrentCaller() caller: Caller,
-    @Param('name') name: string,
-    @Param('group') group: string,
-    @Body() body: unknown,
   ): Promise<MemberView> {
-    return this.projects.updateMember(caller, name, 'group', group, UpdateMember.parse(body));
+    return this.projects.updateMember(caller, params.name, 'group', params.group, body);
   }
 
-  @Delete(':name/members/users/:username')
-  @HttpCode(204)
+  @Endpoint(ProjectRoutes.removeUser)
   removeUser(
+    @Input() { params }: InputOf<typeof ProjectRoutes.removeUser>,
     @CurrentCaller() caller: Caller,
-    @Param('name') name: string,
-    @Param('username') username: string,
   ): Promise<void> {
-    return this.projects.removeMember(caller, name, 'user', username);
+    return this.projects.removeMember(caller, params.name, 'user', params.username);
   }
 
-  @Delete(':name/members/groups/:group')
-  @HttpCode(204)
+  @Endpoint(ProjectRoutes.removeGroup)
   removeGroup(
+    @Input() { params }: InputOf<typeof ProjectRoutes.removeGroup>,
     @CurrentCaller() caller: Caller,
-    @Param('name') name: string,
-    @Param('group') group: string,
   ): Promise<void> {
-    return this.projects.removeMember(caller, name, 'group', group);
+    return this.projects.removeMember(caller, params.name, 'group', params.group);
   }
 }
 
 /** `/api/v1/robots`: robot accounts, their secrets and their revocation. */
-@Controller('api/v1/robots')
+@Controller()
 @UseGuards(CallerGuard)
 @UseFilters(ProblemFilter)
 export class RobotsController {
   constructor(private readonly robots: RobotsService) {}
 
-  @Post()
-  create(@CurrentCaller() caller: Caller, @Body() body: unknown): Promise<RobotView> {
-    return this.robots.create(caller, CreateRobot.parse(body));
-  }
-
-  @Get()
-  list(@CurrentCaller() caller: Caller, @Query() query: unknown): Promise<RobotView[]> {
-    const { page, pageSize } = Pagination.parse(query);
-    return this.robots.list(caller, page, pageSize);
-  }
-
-  @Get(':name')
-  get(@CurrentCaller() caller: Caller, @Param('name') name: string): Promise<RobotView> {
-    return this.robots.get(caller, name);
-  }
-
-  @Patch(':name')
-  update(
+  @Endpoint(RobotRoutes.create)
+  create(
+    @Input() { body }: InputOf<typeof RobotRoutes.create>,
     @CurrentCaller() caller: Caller,
-    @Param('name') name: string,
-    @Body() body: unknown,
   ): Promise<RobotView> {
-    return this.robots.update(caller, name, UpdateRobot.parse(body));
+    return this.robots.create(caller, body);
   }
 
-  @Post(':name/secret')
-  @HttpCode(200)
-  rotate(@CurrentCaller() caller: Caller, @Param('name') name: string): Promise<RobotView> {
-    return this.robots.rotate(caller, name);
+  @Endpoint(RobotRoutes.list)
+  list(
+    @Input() { query }: InputOf<typeof RobotRoutes.list>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<RobotView[]> {
+    return this.robots.list(caller, query.page, query.pageSize);
   }
 
-  @Delete(':name')
-  @HttpCode(204)
-  delete(@CurrentCaller() caller: Caller, @Param('name') name: string): Promise<void> {
-    return this.robots.delete(caller, name);
+  @Endpoint(RobotRoutes.get)
+  get(
+    @Input() { params }: InputOf<typeof RobotRoutes.get>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<RobotView> {
+    return this.robots.get(caller, params.name);
+  }
+
+  @Endpoint(RobotRoutes.update)
+  update(
+    @Input() { params, body }: InputOf<typeof RobotRoutes.update>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<RobotView> {
+    return this.robots.update(caller, params.name, body);
+  }
+
+  @Endpoint(RobotRoutes.rotate)
+  rotate(
+    @Input() { params }: InputOf<typeof RobotRoutes.rotate>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<RobotView> {
+    return this.robots.rotate(caller, params.name);
+  }
+
+  @Endpoint(RobotRoutes.delete)
+  delete(
+    @Input() { params }: InputOf<typeof RobotRoutes.delete>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<void> {
+    return this.robots.delete(caller, params.name);
   }
 }
 
 /** One page of the audit log. */
-export interface AuditPage {
-  readonly items: readonly AuditEntry[];
-  readonly page: number;
-  readonly pageSize: number;
-  readonly hasMore: boolean;
-}
+export type AuditPage = ViewOf<typeof AuditPageResponse>;
 
 /** `/api/v1/audit-logs`: system admins read the audit log, newest first, with filters. */
-@Controller('api/v1/audit-logs')
+@Controller()
 @UseGuards(CallerGuard)
 @UseFilters(ProblemFilter)
 export class AuditLogsController {
   constructor(private readonly audit: AuditRepository) {}
 
-  @Get()
-  async list(@CurrentCaller() caller: Caller, @Query() query: unknown): Promise<AuditPage> {
+  @Endpoint(AuditRoutes.list)
+  async list(
+    @Input() { query }: InputOf<typeof AuditRoutes.list>,
+    @CurrentCaller() caller: Caller,
+  ): Promise<AuditPage> {
     requireAdmin(caller);
-    const { page, pageSize, since, until, ...filter } = AuditQuery.parse(query);
+    const { page, pageSize, since, until, ...filter } = query;
     const { entries, more } = await this.audit.query(
       {
         ...filter,
@@ -238,6 +239,11 @@ export class AuditLogsController {
       (page - 1) * pageSize,
       pageSize,
     );
-    return { items: entries, page, pageSize, hasMore: more };
+    return {
+      items: entries.map((entry) => ({ ...entry, occurredAt: entry.occurredAt.toISOString() })),
+      page,
+      pageSize,
+      hasMore: more,
+    };
   }
 }

@@ -6,26 +6,22 @@ import type { Auditor } from '../auditor';
 import type { Member, MemberKind, Project } from '../model';
 import type { ProjectRepository } from '../project.repository';
 import type { Caller } from './caller';
-import { componentName, type AddMember, type CreateProject, type UpdateMember } from './dto';
-import { Problem } from '@berth/server';
+import {
+  componentName,
+  type AddMember,
+  type CreateProject,
+  type MemberResponse,
+  type ProjectResponse,
+  type UpdateMember,
+} from './dto';
+import { Problem, type ViewOf } from '@berth/server';
 import { isAdmin } from './users.service';
 
 /** A project as the API shows it. */
-export interface ProjectView {
-  readonly name: string;
-  readonly public: boolean;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
+export type ProjectView = ViewOf<typeof ProjectResponse>;
 
 /** A member as the API shows it. */
-export interface MemberView {
-  readonly kind: MemberKind;
-  readonly username?: string;
-  readonly group?: string;
-  readonly role: string;
-  readonly createdAt: string;
-}
+export type MemberView = ViewOf<typeof MemberResponse>;
 
 /**
  * Managing projects and their members. Any user may create a project and becomes its admin;

@@ -9,23 +9,13 @@ import type { ProjectRepository } from '../project.repository';
 import type { RobotRepository } from '../robot.repository';
 import type { SigningKeyRepository } from '../token/signing-key.repository';
 import type { Caller } from './caller';
-import { componentName, type CreateRobot, type UpdateRobot } from './dto';
-import { Problem } from '@berth/server';
+import { componentName, type CreateRobot, type RobotResponse, type UpdateRobot } from './dto';
+import { Problem, type ViewOf } from '@berth/server';
 import { isAdmin } from './users.service';
 import { BasicLogins } from './basic-logins';
 
 /** A robot as the API shows it; `secret` only in the answers that create or rotate it. */
-export interface RobotView {
-  readonly name: string;
-  /** The name to log in with: `robot$<name>`. */
-  readonly username: string;
-  readonly description: string | null;
-  readonly permissions: readonly RobotPermission[];
-  readonly expiresAt: string | null;
-  readonly createdBy: string;
-  readonly createdAt: string;
-  readonly secret?: string;
-}
+export type RobotView = ViewOf<typeof RobotResponse>;
 
 /**
  * Managing robot accounts. A system admin may give a robot any permission, `*` (every project)

@@ -7,20 +7,12 @@ import type { Auditor } from '../auditor';
 import type { User } from '../model';
 import type { SigningKeyRepository } from '../token/signing-key.repository';
 import type { Caller } from './caller';
-import { username as usernameSchema, type CreateUser, type UpdateUser } from './dto';
-import { Problem } from '@berth/server';
+import { username as usernameSchema, type CreateUser, type UpdateUser, type UserResponse } from './dto';
+import { Problem, type ViewOf } from '@berth/server';
 import { BasicLogins } from './basic-logins';
 
 /** A user as the API shows it. */
-export interface UserView {
-  readonly username: string;
-  readonly email: string | null;
-  readonly admin: boolean;
-  readonly source: string;
-  readonly groups: readonly string[];
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
+export type UserView = ViewOf<typeof UserResponse>;
 
 /**
  * Managing users. System admins manage everyone; a user may read itself and change its own

@@ -1,101 +1,72 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Param,
-  Patch,
-  Post,
-  Query,
-  UseFilters,
-  UseGuards,
-} from '@nestjs/common';
-import { ProblemFilter } from '@berth/server';
-import { DeliveryQuery } from './dto';
+import { Controller, UseFilters, UseGuards } from '@nestjs/common';
+import { Endpoint, Input, ProblemFilter, type InputOf } from '@berth/server';
+import type {
+  CreatedWebhookView,
+  DeliveryDetailView,
+  DeliveryView,
+  RotatedSecretView,
+  SubscriptionView,
+} from './dto';
 import { Actor, ProjectMaintainerGuard } from './project-caller';
-import { WebhooksService, type DeliveryView, type SubscriptionView } from './webhooks.service';
+import { WebhooksService } from './webhooks.service';
+import { WebhookRoutes } from './webhooks.routes';
 
 /**
  * `/api/v1/projects/{project}/webhooks`: a project's webhook subscriptions, their deliveries and
  * redelivery. Project admins, maintainers and system admins only; auth judges the credentials.
+ * Each handler serves the route it names and takes that route's validated input first.
  */
-@Controller('api/v1/projects/:project/webhooks')
+@Controller()
 @UseGuards(ProjectMaintainerGuard)
 @UseFilters(ProblemFilter)
 export class WebhooksController {
   constructor(private readonly webhooks: WebhooksService) {}
 
-  @Post()
+  @Endpoint(WebhookRoutes.create)
   create(
+    @Input() { params, body }: InputOf<typeof WebhookRoutes.create>,
     @Actor() actor: string,
-    @Param('project') project: string,
-    @Body() body: unknown,
-  ): Promise<SubscriptionView & { secret: string }> {
-    return this.webhooks.create(project, body, actor);
+  ): Promise<CreatedWebhookView> {
+    return this.webhooks.create(params.project, body, actor);
   }
 
-  @Get()
-  list(@Param('project') project: string): Promise<SubscriptionView[]> {
-    return this.webhooks.list(project);
+  @Endpoint(WebhookRoutes.list)
+  list(@Input() { params }: InputOf<typeof WebhookRoutes.list>): Promise<SubscriptionView[]> {
+    return this.webhooks.list(params.project);
   }
 
-  @Get(':id')
-  get(@Param('project') project: string, @Param('id') id: string): Promise<SubscriptionView> {
-    return this.webhooks.get(project, id);
+  @Endpoint(WebhookRoutes.get)
+  get(@Input() { params }: InputOf<typeof WebhookRoutes.get>): Promise<SubscriptionView> {
+    return this.webhooks.get(params.project, params.id);
   }
 
-  @Patch(':id')
-  update(
-    @Param('project') project: string,
-    @Param('id') id: string,
-    @Body() body: unknown,
-  ): Promise<SubscriptionView> {
-    return this.webhooks.update(project, id, body);
+  @Endpoint(WebhookRoutes.update)
+  update(@Input() { params, body }: InputOf<typeof WebhookRoutes.update>): Promise<SubscriptionView> {
+    return this.webhooks.update(params.project, params.id, body);
   }
 
-  @Delete(':id')
-  @HttpCode(204)
-  delete(@Param('project') project: string, @Param('id') id: string): Promise<void> {
-    return this.webhooks.delete(project, id);
+  @Endpoint(WebhookRoutes.delete)
+  delete(@Input() { params }: InputOf<typeof WebhookRoutes.delete>): Promise<void> {
+    return this.webhooks.delete(params.project, params.id);
   }
 
-  /** Rotates the signing secret; the old one keeps signing too for `overlapSeconds` (24 h). */
-  @Post(':id/secret')
-  @HttpCode(200)
-  rotate(
-    @Param('project') project: string,
-    @Param('id') id: string,
-    @Body() body: unknown,
-  ): Promise<{ secret: string; previousSecretValidUntil: string | null }> {
-    return this.webhooks.rotateSecret(project, id, body);
+  @Endpoint(WebhookRoutes.rotate)
+  rotate(@Input() { params, body }: InputOf<typeof WebhookRoutes.rotate>): Promise<RotatedSecretView> {
+    return this.webhooks.rotateSecret(params.project, params.id, body);
   }
 
-  @Get(':id/deliveries')
-  deliveries(
-    @Param('project') project: string,
-    @Param('id') id: string,
-    @Query() query: unknown,
-  ): Promise<DeliveryView[]> {
-    return this.webhooks.deliveriesOf(project, id, DeliveryQuery.parse(query));
+  @Endpoint(WebhookRoutes.deliveries)
+  deliveries(@Input() { params, query }: InputOf<typeof WebhookRoutes.deliveries>): Promise<DeliveryView[]> {
+    return this.webhooks.deliveriesOf(params.project, params.id, query);
   }
 
-  @Get(':id/deliveries/:deliveryId')
-  delivery(
-    @Param('project') project: string,
-    @Param('id') id: string,
-    @Param('deliveryId') deliveryId: string,
-  ): Promise<DeliveryView> {
-    return this.webhooks.delivery(project, id, deliveryId);
+  @Endpoint(WebhookRoutes.delivery)
+  delivery(@Input() { params }: InputOf<typeof WebhookRoutes.delivery>): Promise<DeliveryDetailView> {
+    return this.webhooks.delivery(params.project, params.id, params.deliveryId);
   }
 
-  @Post(':id/deliveries/:deliveryId/redeliver')
-  @HttpCode(202)
-  redeliver(
-    @Param('project') project: string,
-    @Param('id') id: string,
-    @Param('deliveryId') deliveryId: string,
-  ): Promise<DeliveryView> {
-    return this.webhooks.redeliver(project, id, deliveryId);
+  @Endpoint(WebhookRoutes.redeliver)
+  redeliver(@Input() { params }: InputOf<typeof WebhookRoutes.redeliver>): Promise<DeliveryView> {
+    return this.webhooks.redeliver(params.project, params.id, params.deliveryId);
   }
 }

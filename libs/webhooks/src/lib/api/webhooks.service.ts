@@ -1,45 +1,24 @@
 import { Problem } from '@berth/server';
 import { generateSecret, type TargetPolicy } from '@berth/webhooks-core';
+import type { z } from 'zod';
 import type { DeliveryRepository } from '../delivery.repository';
 import type { Attempt, Delivery, Subscription } from '../model';
 import type { SubscriptionRepository } from '../subscription.repository';
-import { parseCreate, parseRotation, parseUpdate, type SubscriptionSettings } from './dto';
-
-/** A subscription as the API shows it: never its secret, and only the names of its headers. */
-export interface SubscriptionView {
-  readonly id: string;
-  readonly project: string;
-  readonly name: string;
-  readonly url: string;
-  readonly events: readonly string[];
-  readonly format: string;
-  readonly repositories: readonly string[] | null;
-  readonly tags: readonly string[] | null;
-  readonly headers: readonly string[];
-  readonly enabled: boolean;
-  readonly disabledReason: string | null;
-  /** Set while its target keeps failing: since when, and how many attempts in a row. */
-  readonly failing: { readonly since: string; readonly consecutiveFailures: number } | null;
-  readonly createdBy: string;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
-
-/** A delivery as the API shows it. */
-export interface DeliveryView {
-  readonly id: string;
-  readonly eventId: string;
-  readonly eventType: string;
-  readonly status: string;
-  readonly attempts: number;
-  readonly lastResponseCode: number | null;
-  readonly lastError: string | null;
-  readonly lastLatencyMs: number | null;
-  readonly occurredAt: string;
-  readonly createdAt: string;
-  readonly nextAttemptAt: string | null;
-  readonly deliveredAt: string | null;
-}
+import {
+  creation,
+  updated,
+  type AttemptView,
+  type CreateWebhook,
+  type CreatedWebhookView,
+  type DeliveryQuery,
+  type DeliveryDetailView,
+  type DeliveryView,
+  type RotateWebhookSecret,
+  type RotatedSecretView,
+  type SubscriptionSettings,
+  type SubscriptionView,
+  type UpdateWebhook,
+} from './dto';
 
 /**
  * The webhook API's use cases, for a caller already known to manage the project's webhooks.
@@ -57,10 +36,10 @@ export class WebhooksService {
 
   async create(
     project: string,
-    body: unknown,
+    body: z.output<typeof CreateWebhook>,
     actor: string,
-  ): Promise<SubscriptionView & { secret: string }> {
-    const input = parseCreate(body, this.policy);
+  ): Promise<CreatedWebhookView> {
+    const input = creation(body, this.policy);
     const secret = input.secret ?? generateSecret();
     const created = await this.subscriptions.create(project, input.name, input, secret, actor);
     if (!created) throw new Problem('conflict', `project "${project}" already has a webhook "${input.name}"`);
@@ -76,16 +55,16 @@ export class WebhooksService {
     return view(await this.find(project, id));
   }
 
-  async update(project: string, id: string, body: unknown): Promise<SubscriptionView> {
+  async update(project: string, id: string, body: z.output<typeof UpdateWebhook>): Promise<SubscriptionView> {
     const current = await this.find(project, id);
-    const updated = await this.subscriptions.update(
+    const saved = await this.subscriptions.update(
       project,
       id,
-      parseUpdate(body, settingsOf(current), this.policy),
+      updated(body, settingsOf(current), this.policy),
     );
-    if (!updated) throw notFound(id);
+    if (!saved) throw notFound(id);
     this.changed(project);
-    return view(updated);
+    return view(saved);
   }
 
   async delete(project: string, id: string): Promise<void> {
@@ -96,9 +75,8 @@ export class WebhooksService {
   async rotateSecret(
     project: string,
     id: string,
-    body: unknown,
-  ): Promise<{ secret: string; previousSecretValidUntil: string | null }> {
-    const { secret, overlapSeconds } = parseRotation(body);
+    { secret, overlapSeconds }: z.output<typeof RotateWebhookSecret>,
+  ): Promise<RotatedSecretView> {
     const next = secret ?? generateSecret();
     const overlapUntil = new Date(Date.now() + overlapSeconds * 1000);
     if (!(await this.subscriptions.rotateSecret(project, id, next, overlapUntil))) throw notFound(id);
@@ -108,7 +86,7 @@ export class WebhooksService {
   async deliveriesOf(
     project: string,
     id: string,
-    query: { status?: 'pending' | 'delivered' | 'failed' | undefined; page: number; pageSize: number },
+    query: z.output<typeof DeliveryQuery>,
   ): Promise<DeliveryView[]> {
     await this.find(project, id);
     const page = await this.deliveries.list(
@@ -120,11 +98,7 @@ export class WebhooksService {
     return page.map(deliveryView);
   }
 
-  async delivery(
-    project: string,
-    id: string,
-    deliveryId: string,
-  ): Promise<DeliveryView & { body: string; contentType: string; attemptLog: AttemptView[] }> {
+  async delivery(project: string, id: string, deliveryId: string): Promise<DeliveryDetailView> {
     await this.find(project, id);
     const delivery = await this.deliveries.find(id, deliveryId);
     if (!delivery) throw new Problem('not-found', `no delivery "${deliveryId.slice(0, 100)}"`);
@@ -156,15 +130,6 @@ export class WebhooksService {
     if (!subscription) throw notFound(id);
     return subscription;
   }
-}
-
-/** One attempt as the API shows it. */
-export interface AttemptView {
-  readonly attempt: number;
-  readonly at: string;
-  readonly responseCode: number | null;
-  readonly error: string | null;
-  readonly latencyMs: number | null;
 }
 
 function notFound(id: string): Problem {
