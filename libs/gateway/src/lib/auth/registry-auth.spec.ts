@@ -171,11 +171,11 @@ describe('RegistryAuth over the in-process bus', () => {
   }
 
   /** A `Bearer` header with a token from the token service (or as the options say). */
-  function bearer(
+  async function bearer(
     access: readonly ResourceScope[],
     options: { key?: SigningKey; ttlSeconds?: number; iss?: string; aud?: string; sub?: string } = {},
-  ): string {
-    const { token } = signToken(
+  ): Promise<string> {
+    const { token } = await signToken(
       { iss: options.iss ?? ISSUER, sub: options.sub ?? 'alice', aud: options.aud ?? SERVICE, access },
       options.key ?? key,
       { ttlSeconds: options.ttlSeconds ?? 300 },
@@ -188,60 +188,65 @@ describe('RegistryAuth over the in-process bus', () => {
 
   describe('Bearer tokens', () => {
     it('accepts a token signed by a published key, fetching the keys once for many tokens', async () => {
-      expect(await call('GET', MANIFEST, bearer(PULL_APP))).toEqual({
+      expect(await call('GET', MANIFEST, await bearer(PULL_APP))).toEqual({
         grant: { subject: 'alice', access: PULL_APP },
         subject: 'alice',
         actor: 'alice',
         mayPush: false,
       });
-      expect(granted(await call('GET', MANIFEST, bearer(PULL_APP, { sub: 'robot$ci' })))?.subject).toBe(
+      expect(granted(await call('GET', MANIFEST, await bearer(PULL_APP, { sub: 'robot$ci' })))?.subject).toBe(
         'robot$ci',
       );
       // The base endpoint needs no scope, only a valid token; an anonymous token is one.
-      expect(await call('GET', '/v2/', bearer([], { sub: '' }))).toMatchObject({ subject: '', actor: null });
+      expect(await call('GET', '/v2/', await bearer([], { sub: '' }))).toMatchObject({
+        subject: '',
+        actor: null,
+      });
       expect(keyRequests).toBe(1);
     });
 
     it('fetches the keys again for an unknown key id, but at most every five seconds', async () => {
-      const early = await call('GET', MANIFEST, bearer(PULL_APP, { key: rotated }));
+      const early = await call('GET', MANIFEST, await bearer(PULL_APP, { key: rotated }));
       expect(refusal(early)).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
       expect(keyRequests).toBe(1);
 
       // Auth rotated its key: a token of the new one is refused until the gateway may ask again.
       published = [key, rotated];
-      expect(refusal(await call('GET', MANIFEST, bearer(PULL_APP, { key: rotated }))).code).toBe(
+      expect(refusal(await call('GET', MANIFEST, await bearer(PULL_APP, { key: rotated }))).code).toBe(
         'UNAUTHORIZED',
       );
       expect(keyRequests).toBe(1);
       jest.advanceTimersByTime(4_999);
-      expect(refusal(await call('GET', MANIFEST, bearer(PULL_APP, { key: rotated }))).code).toBe(
+      expect(refusal(await call('GET', MANIFEST, await bearer(PULL_APP, { key: rotated }))).code).toBe(
         'UNAUTHORIZED',
       );
       expect(keyRequests).toBe(1);
       jest.advanceTimersByTime(1);
-      expect(granted(await call('GET', MANIFEST, bearer(PULL_APP, { key: rotated })))?.subject).toBe('alice');
+      expect(granted(await call('GET', MANIFEST, await bearer(PULL_APP, { key: rotated })))?.subject).toBe(
+        'alice',
+      );
       expect(keyRequests).toBe(2);
 
       // A forged key id right after costs no fetch.
-      expect(refusal(await call('GET', MANIFEST, bearer(PULL_APP, { key: stranger }))).code).toBe(
+      expect(refusal(await call('GET', MANIFEST, await bearer(PULL_APP, { key: stranger }))).code).toBe(
         'UNAUTHORIZED',
       );
       expect(keyRequests).toBe(2);
     });
 
     it('fetches the keys again when auth announces a change, and forgets tokens of keys it no longer publishes', async () => {
-      const old = bearer(PULL_APP);
+      const old = await bearer(PULL_APP);
       expect(granted(await call('GET', MANIFEST, old))).not.toBeNull();
       published = [rotated];
       await bus.broadcast(SigningKeysChanged, {});
 
       expect(refusal(await call('GET', MANIFEST, old)).code).toBe('UNAUTHORIZED');
-      expect(granted(await call('GET', MANIFEST, bearer(PULL_APP, { key: rotated })))).not.toBeNull();
+      expect(granted(await call('GET', MANIFEST, await bearer(PULL_APP, { key: rotated })))).not.toBeNull();
       expect(keyRequests).toBe(2);
     });
 
     it('refuses an expired token, one it accepted before too, once the leeway is over', async () => {
-      const token = bearer(PULL_APP, { ttlSeconds: 60 });
+      const token = await bearer(PULL_APP, { ttlSeconds: 60 });
       expect(granted(await call('GET', MANIFEST, token))).not.toBeNull();
       // Verified tokens are remembered, but only until they expire; then verified again, with
       // the verifier's 30 seconds of leeway for clock skew.
@@ -257,8 +262,8 @@ describe('RegistryAuth over the in-process bus', () => {
 
     it('refuses a token of another issuer or audience, and what is not a token at all', async () => {
       for (const authorization of [
-        bearer(PULL_APP, { iss: 'someone-else' }),
-        bearer(PULL_APP, { aud: 'other-registry' }),
+        await bearer(PULL_APP, { iss: 'someone-else' }),
+        await bearer(PULL_APP, { aud: 'other-registry' }),
         'Bearer not.a.token',
         'Bearer ',
         'Token abc',
@@ -267,18 +272,18 @@ describe('RegistryAuth over the in-process bus', () => {
     });
 
     it('answers a valid token without the scope with DENIED and an insufficient_scope challenge', async () => {
-      expect(refusal(await call('PUT', MANIFEST, bearer(PULL_APP)))).toEqual({
+      expect(refusal(await call('PUT', MANIFEST, await bearer(PULL_APP)))).toEqual({
         code: 'DENIED',
         status: 401,
         headers: { 'www-authenticate': challenge('repository:team/app:push', true) },
       });
-      expect(refusal(await call('GET', '/v2/team/other/tags/list', bearer(PULL_APP)))).toMatchObject({
+      expect(refusal(await call('GET', '/v2/team/other/tags/list', await bearer(PULL_APP)))).toMatchObject({
         code: 'DENIED',
         headers: { 'www-authenticate': challenge('repository:team/other:pull', true) },
       });
-      expect(refusal(await call('DELETE', `/v2/team/app/manifests/${DIGEST}`, bearer(PULL_APP))).code).toBe(
-        'DENIED',
-      );
+      expect(
+        refusal(await call('DELETE', `/v2/team/app/manifests/${DIGEST}`, await bearer(PULL_APP))).code,
+      ).toBe('DENIED');
       // A refused write never gets as far as its project.
       expect(ensureRequests).toEqual([]);
     });
@@ -328,7 +333,7 @@ describe('RegistryAuth over the in-process bus', () => {
     });
 
     it('enforces only what the route needs: push alone starts an upload or a mount', async () => {
-      const push = bearer([repo('team/app', 'push')]);
+      const push = await bearer([repo('team/app', 'push')]);
       expect(granted(await call('POST', '/v2/team/app/blobs/uploads/', push))).not.toBeNull();
       const mount = await call('POST', `/v2/team/app/blobs/uploads/?mount=${DIGEST}&from=other/base`, push);
       expect(mount).toMatchObject({ mayPush: true });
@@ -440,7 +445,7 @@ describe('RegistryAuth over the in-process bus', () => {
       bearer(repositories.map((name) => repo(name, 'pull', 'push')));
 
     it('asks auth about a project once a minute, whatever writes go into it', async () => {
-      const token = push('team/app', 'team/tool');
+      const token = await push('team/app', 'team/tool');
       expect(granted(await call('PUT', MANIFEST, token))).not.toBeNull();
       expect(ensureRequests).toEqual([
         {
@@ -464,7 +469,7 @@ describe('RegistryAuth over the in-process bus', () => {
     });
 
     it('refuses a write into a project auth says does not exist, and asks again next time', async () => {
-      const token = push('newproj/app');
+      const token = await push('newproj/app');
       const outcome = await call('PUT', '/v2/newproj/app/manifests/v1', token);
       if (!('error' in outcome)) throw new Error('the write was let through');
       expect(outcome.error).toBeInstanceOf(OciError);
