@@ -135,6 +135,8 @@ export class Dispatcher {
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.deferred);
+    // Forgotten too, so that a dispatcher started again schedules its deferred passes afresh.
+    this.deferred = undefined;
     await this.passing;
     await Promise.allSettled(this.inFlight.values());
     // Stores what was routed and records what the last attempts did; a stopped dispatcher's pass

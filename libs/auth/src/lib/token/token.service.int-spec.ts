@@ -130,7 +130,10 @@ describe('TokenService on PostgreSQL', () => {
     // A gateway holding the published keys accepts it.
     const verifier = new TokenVerifier({ issuer: OPTIONS.issuer, audience: OPTIONS.service });
     verifier.setKeys(ring.jwks());
-    expect(verifier.verify(issued.token)).toMatchObject({ sub: 'alice', access: issued.access });
+    await expect(verifier.verify(issued.token)).resolves.toMatchObject({
+      sub: 'alice',
+      access: issued.access,
+    });
     // Two tokens are never the same token.
     const again = await sut.issue(ALICE, [repo('team/app', 'pull')], request);
     expect(decode(again.token).claims['jti']).not.toBe(claims['jti']);
