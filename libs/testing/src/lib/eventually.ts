@@ -40,7 +40,7 @@ export async function eventually<T>(
       const reason =
         lastError === null
           ? 'the check still returned false'
-          : `the last check failed: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
+          : `the last check failed: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}`;
       throw new Error(`condition not met within ${timeoutMs} ms; ${reason}`, { cause: lastError });
     }
     await new Promise((wake) => setTimeout(wake, intervalMs));
