@@ -4,18 +4,19 @@ import { gunzipSync } from 'node:zlib';
 import { startBerth, type RunningBerth } from '@berth/testing';
 import {
   CommandError,
-  ContainerStorage,
-  MEDIA_TYPES,
   Scratch,
-  buildUmociImage,
-  createLayout,
-  digestOf,
-  fetchBlob,
-  fetchManifest,
-  fileDigests,
   makeTempDir,
   removeTree,
   run,
+  writeRandomFiles,
+} from './support/clients/command';
+import { ContainerStorage } from './support/clients/containers-storage';
+import { skopeo } from './support/clients/skopeo';
+import { buildUmociImage, createLayout } from './support/clients/umoci';
+import {
+  MEDIA_TYPES,
+  digestOf,
+  fileDigests,
   filesOfLayers,
   graphBlob,
   graphDifferences,
@@ -23,14 +24,13 @@ import {
   readImageGraph,
   readImageGraphFrom,
   readLayoutIndex,
-  skopeo,
   writeImageIndex,
-  writeRandomFiles,
   type ImageConfig,
   type ImageGraph,
   type ImageIndex,
   type ImageManifest,
-} from './support/clients';
+} from './support/oci-layout';
+import { fetchBlob, fetchManifest } from './support/read-back';
 import { provisionRobot } from './support/auth';
 import { OciClient, repoName, type Credentials } from './support/oci-client';
 import { SHAPES } from './support/shapes';

@@ -3,22 +3,19 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { startBerth, type RunningBerth } from '@berth/testing';
+import { Scratch, writeRandomFiles } from './support/clients/command';
+import { startDockerEngine, type DockerEngine } from './support/clients/docker';
 import {
   MEDIA_TYPES,
-  Scratch,
   digestOf,
-  fetchBlob,
-  fetchManifest,
   fileDigests,
   filesOfLayers,
   parseJson,
   readLayerFiles,
-  startDockerEngine,
-  writeRandomFiles,
-  type DockerEngine,
   type ImageConfig,
   type ImageManifest,
-} from './support/clients';
+} from './support/oci-layout';
+import { fetchBlob, fetchManifest } from './support/read-back';
 import { provisionRobot } from './support/auth';
 import { OciClient, repoName } from './support/oci-client';
 import { SHAPES } from './support/shapes';

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { provisionRobot } from './support/auth';
-import { startBerth, type RunningBerth } from '@berth/testing';
+import { eventually, startBerth, type RunningBerth } from '@berth/testing';
 import {
   OciClient,
   errorCodes,
@@ -15,7 +15,12 @@ import {
 } from './support/oci-client';
 import { SHAPES } from './support/shapes';
 
-/** Sends `sent` bytes of a body that declares `declared`, then cuts the connection. */
+/**
+ * Sends `sent` bytes of a body that declares `declared`, then cuts the connection. The write's
+ * callback fires once the kernel has taken every byte of `sent`; for more than the socket buffers
+ * of both ends hold, that is only once the server is reading the body: the connection is then cut
+ * while the server streams the chunk.
+ */
 function disconnectMidUpload(
   url: string,
   declared: number,
@@ -31,10 +36,8 @@ function disconnectMidUpload(
       resolve();
     });
     req.write(sent, () => {
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 200);
+      req.destroy();
+      resolve();
     });
   });
 }
@@ -87,13 +90,15 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
 
   it('records nothing of a chunk whose client disconnects, and the session stays usable', async () => {
     const name = repoName();
-    const blob = randomBlob(50_000);
+    // Larger than the socket buffers (at most 4 MiB to send, and what a receiver that does not
+    // read advertises), so that the cut comes while the gateway reads.
+    const blob = randomBlob(24 * 1024 * 1024);
     const started = await sut.request('POST', `/v2/${name}/blobs/uploads/`);
     const location = sut.location(started);
     await disconnectMidUpload(
       location,
       blob.bytes.length,
-      blob.bytes.subarray(0, 20_000),
+      blob.bytes.subarray(0, 16 * 1024 * 1024),
       await sut.authHeaders(name),
     );
 
@@ -125,15 +130,20 @@ describe.each(SHAPES)('resilience: $label', (shape) => {
         req.end();
       });
     }
-    await new Promise((r) => setTimeout(r, 500));
-    const openBlobFiles = await Promise.all(
-      berth.pids().map(async (pid) => {
-        const fds = await readdir(`/proc/${pid}/fd`);
-        const targets = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
-        return targets.filter((target) => target.includes('/blobs/sha256/')).length;
-      }),
-    );
-    expect(openBlobFiles.reduce((a, b) => a + b, 0)).toBe(0);
+    const openBlobFiles = async (): Promise<number> => {
+      const counts = await Promise.all(
+        berth.pids().map(async (pid) => {
+          const fds = await readdir(`/proc/${pid}/fd`);
+          const targets = await Promise.all(
+            fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')),
+          );
+          return targets.filter((target) => target.includes('/blobs/sha256/')).length;
+        }),
+      );
+      return counts.reduce((a, b) => a + b, 0);
+    };
+    // Each aborted pull lets its file go once the server has seen the disconnect.
+    await eventually(async () => (await openBlobFiles()) === 0, { timeoutMs: 10_000, intervalMs: 100 });
     expect(await sut.pulledDigest(name, blob.digest)).toBe(blob.digest);
   });
 
@@ -227,13 +237,15 @@ describe.each(SHAPES.map((shape) => ({ ...shape, storage: 'filesystem' as const 
       expect((await sut.patchChunk(location, randomBlob(1000).bytes, 0)).status).toBe(202);
       expect(await readdir(join(root, 'uploads'))).toHaveLength(1);
 
-      await new Promise((r) => setTimeout(r, 3500));
-
+      // A sweep (every second) ends the session (idle past its 1 s TTL), then removes its data.
+      // The driver prunes emptied directories, so `uploads` itself may be gone too.
+      await eventually(async () => (await readdir(join(root, 'uploads')).catch(() => [])).length === 0, {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      });
       const status = await sut.request('GET', location);
       expect(status.status).toBe(404);
       expect(await errorCodes(status)).toEqual(['BLOB_UPLOAD_UNKNOWN']);
-      // The driver prunes emptied directories, so `uploads` itself may be gone too.
-      expect(await readdir(join(root, 'uploads')).catch(() => [])).toHaveLength(0);
     });
   },
 );

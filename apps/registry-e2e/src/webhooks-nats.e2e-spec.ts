@@ -1,20 +1,13 @@
-import { startBerth, startPrivateNats, type PrivateNats, type RunningBerth } from '@berth/testing';
+import {
+  eventually,
+  startBerth,
+  startPrivateNats,
+  type PrivateNats,
+  type RunningBerth,
+} from '@berth/testing';
 import { apiJson, basicAuth } from './support/auth';
 import { OciClient } from './support/oci-client';
 import { WebhookReceiver } from './support/webhook-receiver';
-
-/** Retries `work` until it succeeds (clients reconnecting after NATS came back), or rethrows. */
-async function eventually<T>(work: () => Promise<T>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await work();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((wake) => setTimeout(wake, 500));
-    }
-  }
-}
 
 describe('webhooks across a NATS restart: distributed (PostgreSQL, NATS, S3)', () => {
   let nats: PrivateNats;
@@ -49,9 +42,17 @@ describe('webhooks across a NATS restart: distributed (PostgreSQL, NATS, S3)', (
 
     await pusher.pushImage('natsrestart/app', 'before');
     await nats.stopServer();
-    await new Promise((wake) => setTimeout(wake, 2000));
+    // Down until Berth has noticed: the gateway's questions over the bus are refused.
+    await eventually(
+      async () => (await pusher.request('GET', '/v2/natsrestart/app/tags/list')).status === 503,
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     await nats.startServer();
-    await eventually(() => pusher.pushImage('natsrestart/app', 'after'));
+    // Pushing again works once the clients have reconnected.
+    await eventually(() => pusher.pushImage('natsrestart/app', 'after'), {
+      timeoutMs: 90_000,
+      intervalMs: 500,
+    });
 
     await receiver.until((r) => r.filter((w) => w.status === 200).length >= 2, 60_000);
     const tags = receiver.received.map(

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { startBerth, type RunningBerth } from '@berth/testing';
+import { eventually, startBerth, type EventuallyOptions, type RunningBerth } from '@berth/testing';
 import { verifyWebhook } from '@berth/webhooks-core';
 import { apiJson, basicAuth } from './support/auth';
 import { OciClient, jsonBlob, type Credentials } from './support/oci-client';
@@ -83,16 +83,23 @@ describe.each(SHAPES)('webhooks: $label', (shape) => {
     hooksJson<DeliveryView[]>('GET', `${project}/webhooks/${id}/deliveries`, 200);
 
   /**
-   * What `read` gives once `done` holds of it (or when 5 s have passed): the dispatcher records an
-   * attempt at its next pass, up to 50 ms after the receiver answered (ADR 0008).
+   * What `read` gives once `done` holds of it (by default within 5 s, read every 50 ms; a failure
+   * shows the last value): the dispatcher records an attempt at its next pass, up to 50 ms after
+   * the receiver answered (ADR 0008).
    */
-  async function recorded<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      const value = await read();
-      if (done(value) || Date.now() > deadline) return value;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  function recorded<T>(
+    read: () => Promise<T>,
+    done: (value: T) => boolean,
+    options: EventuallyOptions = {},
+  ): Promise<T> {
+    return eventually(
+      async () => {
+        const value = await read();
+        if (!done(value)) throw new Error(`not yet: ${JSON.stringify(value)}`);
+        return value;
+      },
+      { timeoutMs: 5_000, intervalMs: 50, ...options },
+    );
   }
 
   /** Pushes a small image (config, one layer, manifest) by tag. */
@@ -250,14 +257,19 @@ describe.each(SHAPES)('webhooks: $label', (shape) => {
       const dist = await subscribed({ format: 'distribution', repositories: ['*/only-this'] });
       await push(`${dist.project}/other`, 'v1');
       await push(`${dist.project}/only-this`, 'v1');
-      await dist.receiver.until((r) => r.length >= 1);
-      const [envelope] = dist.receiver.received;
+      // A subscription's deliveries keep the order of its events: had `other` passed the filter,
+      // it would have come before the push after it.
+      await push(`${dist.project}/only-this`, 'v2');
+      await dist.receiver.until((r) => r.length >= 2);
+      const [envelope, next] = dist.receiver.received;
       expect(envelope?.headers['content-type']).toBe('application/vnd.docker.distribution.events.v2+json');
       expect(bodyOf(envelope)).toMatchObject({
         events: [{ action: 'push', target: { repository: `${dist.project}/only-this`, tag: 'v1' } }],
       });
-      await new Promise((r) => setTimeout(r, 1500));
-      expect(dist.receiver.received).toHaveLength(1);
+      expect(bodyOf(next)).toMatchObject({
+        events: [{ action: 'push', target: { repository: `${dist.project}/only-this`, tag: 'v2' } }],
+      });
+      expect(dist.receiver.received).toHaveLength(2);
     });
 
     it('retries a receiver that is down, with the same webhook-id, until it is up again', async () => {
@@ -294,15 +306,30 @@ describe.each(SHAPES)('webhooks: $label', (shape) => {
 
     it('disables a subscription whose receiver answers 410 Gone, and says why', async () => {
       const { project, receiver, subscription } = await subscribed();
+      // Another subscription of the project, which sees the same events.
+      const witness = await WebhookReceiver.start();
+      receivers.push(witness);
+      const watching = await hooksJson<Subscription>('POST', `${project}/webhooks`, 201, {
+        name: 'witness',
+        url: witness.url,
+        events: ['artifact.pushed'],
+      });
       receiver.always({ status: 410 });
       await push(`${project}/app`, 'v1');
       await receiver.until((r) => r.length >= 1);
-      await new Promise((r) => setTimeout(r, 500));
-      const shown = await hooksJson<Subscription>('GET', `${project}/webhooks/${subscription.id}`, 200);
-      expect(shown.enabled).toBe(false);
+      const shown = await recorded(
+        () => hooksJson<Subscription>('GET', `${project}/webhooks/${subscription.id}`, 200),
+        (view) => !view.enabled,
+      );
       expect(shown.disabledReason).toContain('410');
       await push(`${project}/app`, 'v2');
-      await new Promise((r) => setTimeout(r, 1500));
+      // A delivery of v2 to the disabled subscription would have been stored with the witness's
+      // and sent with it; by the time the witness's is recorded, none has come.
+      await witness.until((r) => r.length >= 2);
+      await recorded(
+        () => deliveriesOf(project, watching.id),
+        (list) => list.length === 2 && list.every((d) => d.status === 'delivered'),
+      );
       expect(receiver.received).toHaveLength(1);
     });
 
@@ -312,11 +339,11 @@ describe.each(SHAPES)('webhooks: $label', (shape) => {
       const fast = await subscribed();
       await push(`${slow.project}/app`, 'v1');
       await slow.receiver.until((r) => r.length >= 1);
-      const started = Date.now();
       await push(`${fast.project}/app`, 'v1');
       await fast.receiver.until((r) => r.length >= 1, 10_000);
-      // Well under the 5 s the hanging attempt holds its own subscription.
-      expect(Date.now() - started).toBeLessThan(4000);
+      // It came while the hanging attempt still held its own subscription (for up to 5 s).
+      expect(slow.receiver.hangingNow).toBe(1);
+      expect(slow.receiver.received).toHaveLength(1);
     });
 
     it('gives up after the retry window, flags the subscription, and redelivers on request with the same id', async () => {
@@ -334,13 +361,11 @@ describe.each(SHAPES)('webhooks: $label', (shape) => {
         (shown) => shown.failing !== null,
       );
       expect(failing.failing?.consecutiveFailures).toBeGreaterThanOrEqual(1);
-      const deadline = Date.now() + (RETRY_WINDOW_SECONDS + 10) * 1000;
-      let delivery: DeliveryView | undefined;
-      while (Date.now() < deadline) {
-        [delivery] = await deliveriesOf(project, subscription.id);
-        if (delivery?.status === 'failed') break;
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      const [delivery] = await recorded(
+        () => deliveriesOf(project, subscription.id),
+        ([first]) => first?.status === 'failed',
+        { timeoutMs: (RETRY_WINDOW_SECONDS + 10) * 1000, intervalMs: 500 },
+      );
       expect(delivery).toMatchObject({ status: 'failed', lastResponseCode: 500 });
       const attempts = receiver.received.length;
       receiver.always({ status: 204 });

@@ -5,3 +5,4 @@ export * from './lib/berth';
 export * from './lib/slapd';
 export * from './lib/oidc-provider';
 export * from './lib/nats-server';
+export * from './lib/eventually';

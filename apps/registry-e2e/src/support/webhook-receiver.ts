@@ -50,6 +50,11 @@ export class WebhookReceiver {
     this.fallback = behaviour;
   }
 
+  /** Requests held unanswered ('hang') whose connection is still open: the sender still waits. */
+  get hangingNow(): number {
+    return this.hanging.size;
+  }
+
   /** The requests answered with a 2xx. */
   get accepted(): ReceivedWebhook[] {
     return this.received.filter((r) => r.status >= 200 && r.status < 300);

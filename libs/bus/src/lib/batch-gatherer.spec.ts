@@ -23,7 +23,17 @@ function recorder(): {
   };
 }
 
-const tick = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+// The window is a timer: fake timers let each test say exactly how much time passes.
+beforeEach(() => {
+  jest.useFakeTimers();
+});
+
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+/** Lets `ms` of fake time pass, running the timers due and the promise callbacks they start. */
+const tick = (ms: number): Promise<void> => jest.advanceTimersByTimeAsync(ms);
 
 describe('BatchGatherer', () => {
   it('hands over what arrives within the window as one batch, in order', async () => {
@@ -32,8 +42,9 @@ describe('BatchGatherer', () => {
     const done = [sut.add('a'), sut.add('b')];
     await tick(5);
     done.push(sut.add('c'));
+    await tick(14);
     expect(batches).toEqual([]);
-    await tick(30);
+    await tick(1);
     expect(batches).toEqual([['a', 'b', 'c']]);
     finish();
     await Promise.all(done);
@@ -46,10 +57,10 @@ describe('BatchGatherer', () => {
     void sut.add('a').then(() => {
       firstDone = true;
     });
-    await tick(20);
+    await tick(5);
     const later = [sut.add('b'), sut.add('c')];
-    await tick(20);
-    // The first batch is still being handled: nothing else starts, and its item is not done.
+    // However long the first batch takes, nothing else starts, and its item is not done.
+    await tick(60_000);
     expect(batches).toEqual([['a']]);
     expect(firstDone).toBe(false);
     finish();
@@ -66,8 +77,12 @@ describe('BatchGatherer', () => {
       batches.push([...items]);
       return batches.length === 1 ? Promise.reject(new Error('down')) : Promise.resolve();
     });
-    await sut.add('a');
-    await sut.add('b');
+    const first = sut.add('a');
+    await tick(1);
+    await first;
+    const second = sut.add('b');
+    await tick(1);
+    await second;
     expect(batches).toEqual([['a'], ['b']]);
   });
 });

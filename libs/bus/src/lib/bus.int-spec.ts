@@ -9,7 +9,7 @@ import {
   type EventContract,
 } from '@berth/contracts';
 import { OciError } from '@berth/oci';
-import { testServices, uniqueNamespace } from '@berth/testing';
+import { eventually, testServices, uniqueNamespace } from '@berth/testing';
 import { connect } from 'nats';
 import type { Bus, BusEvent } from './bus';
 import { InProcessBus } from './in-process.bus';
@@ -38,14 +38,6 @@ function pushed(repository: string): BlobPushedEvent {
     digest,
     size: 1,
   };
-}
-
-async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 interface Pair {
@@ -207,9 +199,14 @@ describe.each(transports)('bus over %s', (_name, open) => {
 
 describe('in-process bus publish', () => {
   let sut: InProcessBus;
+  /** Handler failures the bus reported: it reports each one before it pauses to retry. */
+  let reported: number;
 
   beforeEach(() => {
-    sut = new InProcessBus();
+    reported = 0;
+    sut = new InProcessBus(() => {
+      reported++;
+    });
   });
 
   afterEach(async () => {
@@ -235,7 +232,9 @@ describe('in-process bus publish', () => {
       published = true;
     });
     await eventually(() => handled.includes('fast'));
-    await new Promise((r) => setTimeout(r, 50));
+    // The in-process bus involves no timer here: once the queued callbacks have all run (the
+    // next turn of the event loop), a publish that did not wait for "slow" would have resolved.
+    await new Promise((turn) => setImmediate(turn));
     expect(published).toBe(false);
     release();
     await publishing;
@@ -291,16 +290,21 @@ describe('in-process bus publish', () => {
     await expect(sut.publish(BlobPushed, pushed('a/b'))).resolves.toBeUndefined();
     await sut.subscribe(BlobPushed, { durable: 'down' }, () => Promise.reject(new Error('down')));
     const pending = sut.publish(BlobPushed, pushed('a/b'));
-    await new Promise((r) => setTimeout(r, 20));
+    // Closed while the failed delivery waits for its retry.
+    await eventually(() => reported === 1);
     await sut.close();
     await expect(pending).rejects.toThrow('bus closed');
     await expect(sut.publish(BlobPushed, pushed('a/b'))).rejects.toThrow('bus closed');
   });
 
   it('ends a publish that waits on a handler that never finishes when it closes', async () => {
-    await sut.subscribe(BlobPushed, { durable: 'hung' }, () => new Promise(() => undefined));
+    let called = false;
+    await sut.subscribe(BlobPushed, { durable: 'hung' }, () => {
+      called = true;
+      return new Promise(() => undefined);
+    });
     const pending = sut.publish(BlobPushed, pushed('a/b'));
-    await new Promise((r) => setTimeout(r, 20));
+    await eventually(() => called);
     await sut.close();
     await expect(pending).rejects.toThrow('bus closed');
   });
@@ -323,11 +327,14 @@ describe('NATS bus durability', () => {
       return Promise.resolve();
     });
     await eventually(() => seen.length >= 3);
-    await new Promise((r) => setTimeout(r, 300));
     expect(seen).toEqual(events.map((e) => e.id));
     await consumer.close();
     await publisher.close();
     const nc = await connect({ servers: natsUrl });
+    // Every publish was acknowledged before the consumer started: the stream holds what it will
+    // ever deliver, and the event published twice is in it once.
+    const stream = await (await nc.jetstreamManager()).streams.info(`${namespace}_BERTH_EVENTS`);
+    expect(stream.state.messages).toBe(events.length);
     await (await nc.jetstreamManager()).streams.delete(`${namespace}_BERTH_EVENTS`);
     await nc.close();
   });

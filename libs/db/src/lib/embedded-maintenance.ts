@@ -32,13 +32,17 @@ export class EmbeddedMaintenance {
     private readonly db: SqlExecutor,
     private readonly intervalMs: number,
     private readonly onError: (error: unknown) => void,
+    /** Told after each background run, with the tables it vacuumed. */
+    private readonly onRun: (vacuumed: readonly string[]) => void = () => undefined,
   ) {}
 
   start(): void {
     this.timer = setInterval(() => {
       if (this.running !== null) return;
       this.running = this.run()
-        .then(() => undefined)
+        .then((vacuumed) => {
+          this.onRun(vacuumed);
+        })
         .catch((error: unknown) => {
           if (!this.stopped) this.onError(error);
         })

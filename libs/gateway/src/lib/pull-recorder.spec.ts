@@ -37,27 +37,27 @@ class ScriptedBus extends InProcessBus {
   }
 }
 
-async function eventually(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('PullRecorder', () => {
   let bus: ScriptedBus;
   const logger = pino({ level: 'silent' });
 
   beforeEach(() => {
+    // The batches are cut by a timer: fake timers let each test say how much time passes.
+    jest.useFakeTimers();
     bus = new ScriptedBus();
+  });
+
+  afterEach(() => {
+    jest.useRealTimers();
   });
 
   it('publishes N pulls as events that hold N entries, with every field of each pull', async () => {
     const sut = new PullRecorder(bus, logger, { flushIntervalMs: 20, maxBatch: 500 });
     for (let i = 0; i < 7; i++) sut.record(pull(i));
+    await jest.advanceTimersByTimeAsync(19);
     expect(bus.published).toEqual([]);
-    await eventually(() => bus.published.length === 1);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(bus.published).toHaveLength(1);
     const event = bus.published[0]!;
     expect(event.requestId).toBeNull();
     expect(event.pulls).toHaveLength(7);
@@ -90,12 +90,19 @@ describe('PullRecorder', () => {
 
   it('never makes a pull wait when the bus hangs, and drops batches beyond those in flight', () => {
     bus.mode = 'hang';
-    const sut = new PullRecorder(bus, logger, { flushIntervalMs: 10, maxBatch: 10, maxInFlight: 2 });
-    const started = performance.now();
+    const dropped: string[] = [];
+    const sut = new PullRecorder(
+      bus,
+      pino({ level: 'warn' }, { write: (line: string) => dropped.push(line) }),
+      { flushIntervalMs: 10, maxBatch: 10, maxInFlight: 2 },
+    );
+    // `record` returns before anything is published: with no time passing and the bus hung,
+    // every one of the 1,000 pulls was taken.
     for (let i = 0; i < 1_000; i++) sut.record(pull(i));
-    expect(performance.now() - started).toBeLessThan(500);
-    // Two batches hang in flight; the other 98 were dropped, not queued.
+    // Two batches hang in flight; the other 98 were dropped (and said so), not queued.
     expect(bus.published).toHaveLength(2);
+    expect(dropped).toHaveLength(98);
+    expect(dropped.every((line) => line.includes('pull events dropped'))).toBe(true);
   });
 
   it('logs and drops a batch whose publish fails, and goes on with the next', async () => {
@@ -109,11 +116,13 @@ describe('PullRecorder', () => {
       },
     );
     sut.record(pull(1));
-    await eventually(() => warnings.length === 1);
+    await jest.advanceTimersByTimeAsync(10);
+    expect(warnings).toHaveLength(1);
     expect(String(warnings[0])).toContain('pull events dropped');
     bus.mode = 'ok';
     sut.record(pull(2));
-    await eventually(() => bus.published.length === 2);
+    await jest.advanceTimersByTimeAsync(10);
+    expect(bus.published).toHaveLength(2);
     expect(bus.published[1]?.pulls.map((p) => p.requestId)).toEqual(['req-2']);
   });
 
@@ -129,6 +138,14 @@ describe('PullRecorder', () => {
     bus.mode = 'hang';
     const sut = new PullRecorder(bus, logger, { flushIntervalMs: 60_000, shutdownWaitMs: 50 });
     sut.record(pull(1));
-    await expect(sut.onApplicationShutdown()).resolves.toBeUndefined();
+    let done = false;
+    const shutdown = sut.onApplicationShutdown().then(() => {
+      done = true;
+    });
+    await jest.advanceTimersByTimeAsync(49);
+    expect(done).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    await shutdown;
+    expect(done).toBe(true);
   });
 });

@@ -10,6 +10,7 @@ import { ArtifactsPulled, ResolveManifest, type ArtifactsPulledEvent } from '@be
 import { parseDigest } from '@berth/oci';
 import { PlatformModule, startHttpApp } from '@berth/server';
 import { RegistryStorage, createStorageDriver } from '@berth/storage';
+import { eventually } from '@berth/testing';
 import pino from 'pino';
 import { GatewayModule } from './gateway.module';
 
@@ -68,8 +69,7 @@ describe('manifest pulls at the gateway', () => {
     const head = await fetch(`${url}/v2/team/app/manifests/v1`, { method: 'HEAD' });
     expect(head.status).toBe(200);
 
-    const deadline = Date.now() + 5_000;
-    while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await eventually(() => received.length > 0, { timeoutMs: 5_000 });
     expect(received).toHaveLength(1);
     const pulls = received[0]?.pulls ?? [];
     expect(pulls).toHaveLength(21);
@@ -84,10 +84,9 @@ describe('manifest pulls at the gateway', () => {
       requestId: expect.any(String) as unknown,
     });
 
-    // The publish of that batch still hangs; pulls are answered all the same.
-    const started = performance.now();
+    // The publish of that batch hangs for ever; pulls are answered all the same (a pull that
+    // waited on it would never be).
     const again = await Promise.all(Array.from({ length: 20 }, () => get('v1')));
     expect(again.every((response) => response.status === 200)).toBe(true);
-    expect(performance.now() - started).toBeLessThan(2_000);
   });
 });

@@ -12,7 +12,7 @@ import {
   type RpcContract,
 } from '@berth/contracts';
 import { openDatabase, type Database } from '@berth/db';
-import { createTestDatabase, testServices, uniqueNamespace } from '@berth/testing';
+import { createTestDatabase, eventually, testServices, uniqueNamespace } from '@berth/testing';
 import { connect } from 'nats';
 import pino from 'pino';
 import { Outbox, outboxEvent } from './outbox';
@@ -22,14 +22,6 @@ const silent = pino({ level: 'silent' });
 
 /** Quick settings, so that the tests need not wait for production's pacing. */
 const FAST: OutboxRelayOptions = { pollMs: 50, leaseMs: 1_000, maxBackoffMs: 50, stopGraceMs: 1_000 };
-
-async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /**
  * A bus that passes everything to another one and records what it published; `before` runs
@@ -111,6 +103,20 @@ async function unpublished(database: Database): Promise<number> {
   const rows = await database.client.$queryRaw<{ count: bigint }[]>`
     SELECT count(*) AS count FROM events.event_outbox WHERE published_at IS NULL`;
   return Number(rows[0]?.count ?? 0);
+}
+
+/** Who holds the relay lease (none, or one owner). */
+async function leaseOwners(database: Database): Promise<string[]> {
+  const rows = await database.client.$queryRaw<{ owner: string }[]>`
+    SELECT owner FROM events.event_outbox_relay`;
+  return rows.map((row) => row.owner);
+}
+
+/** Until when the relay lease runs (0 when none is held). */
+async function leaseUntil(database: Database): Promise<number> {
+  const rows = await database.client.$queryRaw<{ until: Date }[]>`
+    SELECT lease_until AS until FROM events.event_outbox_relay`;
+  return rows[0]?.until.getTime() ?? 0;
 }
 
 /** Two handles on one database: two processes' worth on PostgreSQL, one process on PGlite. */
@@ -241,10 +247,16 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     for (let i = 0; i < 30; i++) {
       const [database, sut] = i % 2 === 0 ? [backend.first, relayA] : [backend.second, relayB];
       written.push(...(await write(database, 10, nudging(sut))));
-      await new Promise((r) => setTimeout(r, i % 3 === 0 ? 15 : 0));
+      // A turn of the event loop lets the nudged relay ask for the lease before the next commit
+      // takes the connection (PGlite's only one); now and then both catch up, so that they race
+      // for the head of an outbox that was drained, not only for the rows behind it.
+      await new Promise((turn) => setImmediate(turn));
+      if (i % 3 === 0) await eventually(() => seen.length >= written.length, { timeoutMs: 15_000 });
     }
-    await eventually(() => seen.length >= written.length);
-    await new Promise((r) => setTimeout(r, 200));
+    await eventually(() => seen.length >= written.length, { timeoutMs: 15_000 });
+    // Stopped, neither relay publishes anything more: what they published is all there will be.
+    await relayA.stop();
+    await relayB.stop();
     expect(seen).toEqual(written);
     expect(tapA.published.length + tapB.published.length).toBe(written.length);
     // Both took turns: the race was real.
@@ -267,10 +279,11 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     const ids = await write(backend.first, 5);
     sut.start();
     const more = await write(backend.first, 5, nudging(sut));
-    await eventually(() => seen.length >= 10);
+    await eventually(() => seen.length >= 10, { timeoutMs: 15_000 });
     expect(failures).toBe(6);
     expect(seen).toEqual([...ids, ...more]);
-    expect(await unpublished(backend.first)).toBe(0);
+    // The consumer has them; the stamps follow once the publish returns.
+    await eventually(async () => (await unpublished(backend.first)) === 0);
   });
 
   it('stamps a row published only when the in-process consumers have handled it', async () => {
@@ -283,7 +296,10 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     await write(backend.first, 1);
     sut.start();
     await eventually(() => seen.length === 1);
-    await new Promise((r) => setTimeout(r, 200));
+    // While it waits on the slow consumer, the relay renews its lease (every third of the lease).
+    // Once it has, it has had every chance to stamp the row, and it has not.
+    const taken = await leaseUntil(backend.first);
+    await eventually(async () => (await leaseUntil(backend.first)) > taken);
     expect(await unpublished(backend.first)).toBe(1);
     release();
     await eventually(async () => (await unpublished(backend.first)) === 0);
@@ -302,7 +318,9 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     const sut = relay(backend.first, consumer);
     sut.start();
     const ids = await write(backend.first, 3, nudging(sut));
-    await eventually(async () => stored.length === 3 && (await unpublished(backend.first)) === 0, 10_000);
+    await eventually(async () => stored.length === 3 && (await unpublished(backend.first)) === 0, {
+      timeoutMs: 10_000,
+    });
     expect(stored).toEqual(ids);
   });
 
@@ -311,7 +329,8 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     keeping.start();
     await write(backend.first, 3, nudging(keeping));
     await eventually(() => seen.length === 3);
-    await new Promise((r) => setTimeout(r, 200));
+    // Done publishing, it gives the lease up and then purges; a stop waits for that purge.
+    await eventually(async () => (await leaseOwners(backend.first)).length === 0);
     await keeping.stop();
     const count = async () =>
       Number(
@@ -339,31 +358,34 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     >`SELECT owner FROM events.event_outbox_relay`;
     expect(leases).toEqual([]);
     await write(backend.first, 2, nudging(sut));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(tap.published).toHaveLength(2);
     expect(await unpublished(backend.first)).toBe(2);
+    // Another relay publishes the two; the stopped one, nudged first, published nothing more.
+    const next = new TapBus(consumer);
+    relay(backend.first, next).start();
+    await eventually(() => seen.length === 4);
+    expect(tap.published).toHaveLength(2);
+    expect(next.published).toHaveLength(2);
   });
 
   it('keeps its lease through a stream of commits, and gives it up once the outbox stays drained', async () => {
-    const sut = relay(backend.first, consumer, { lingerMs: 400 });
+    // A linger far longer than the few statements a round ends with.
+    const sut = relay(backend.first, consumer, { lingerMs: 1_000 });
     sut.start();
-    const owners = async (): Promise<string[]> =>
-      (
-        await backend.first.client.$queryRaw<{ owner: string }[]>`SELECT owner FROM events.event_outbox_relay`
-      ).map((row) => row.owner);
+    const owners = (): Promise<string[]> => leaseOwners(backend.first);
     const first = await write(backend.first, 1, nudging(sut));
     await eventually(() => seen.length === 1);
     const holder = await owners();
     expect(holder).toHaveLength(1);
-    // Within the linger the lease stays taken, so that the next commit needs no new one.
-    await new Promise((r) => setTimeout(r, 100));
+    // Its round done (the row stamped), the relay lingers with the lease still taken, so that the
+    // next commit needs no new one.
+    await eventually(async () => (await unpublished(backend.first)) === 0);
     expect(await owners()).toEqual(holder);
     const second = await write(backend.first, 1, nudging(sut));
     await eventually(() => seen.length === 2);
     expect(await owners()).toEqual(holder);
     expect(seen).toEqual([...first, ...second]);
     // Nothing more: the linger runs out and the lease is given up for another process's relay.
-    await eventually(async () => (await owners()).length === 0, 5_000);
+    await eventually(async () => (await owners()).length === 0, { timeoutMs: 5_000 });
   });
 
   it('publishes, before giving its lease up, what another process committed during its linger', async () => {
@@ -377,13 +399,13 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     // Started only now, so that the first event is surely the holder's and it holds the lease.
     waiting.start();
     // Committed in the other process while the holder lingers: only the waiting relay is nudged.
-    const startedAt = Date.now();
     const late = await write(backend.second, 1, nudging(waiting));
     await eventually(() => seen.length === 2);
     expect(seen.at(-1)).toBe(late[0]);
+    // The holder published it before giving its lease up; had it given the lease up first, the
+    // waiting relay, retrying every 50 ms, would have.
     expect(tapA.published).toHaveLength(2);
     expect(tapB.published).toHaveLength(0);
-    expect(Date.now() - startedAt).toBeLessThan(2_000);
   });
 
   it('gives each database one relay per process, which stops with the last module that started it', async () => {
@@ -399,25 +421,36 @@ describe.each(backends)('event outbox on %s', (_name, open) => {
     await eventually(() => seen.length === 2);
     await sut.stop();
     await write(backend.first, 1, nudging(sut));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(tap.published).toHaveLength(2);
-    // Once stopped it is not handed out again: the next caller gets a relay of its own.
-    const next = OutboxRelay.shared(backend.first.client, tap, silent, FAST);
+    // Once stopped it is not handed out again: the next caller gets a relay of its own, which
+    // publishes the row; the stopped one, nudged first, published nothing more.
+    const nextTap = new TapBus(consumer);
+    const next = OutboxRelay.shared(backend.first.client, nextTap, silent, FAST);
     relays.push(next);
     expect(next).not.toBe(sut);
     next.start();
     await eventually(() => seen.length === 3);
+    expect(tap.published).toHaveLength(2);
+    expect(nextTap.published).toHaveLength(1);
   });
 
   it('takes over from a relay that died holding the lease once the lease runs out', async () => {
-    await backend.first.client.$executeRaw`
+    const [dead] = await backend.first.client.$queryRaw<{ until: string }[]>`
       INSERT INTO events.event_outbox_relay (name, owner, lease_until)
-      VALUES ('event_outbox', 'a-relay-that-died', now() + interval '800 milliseconds')`;
+      VALUES ('event_outbox', 'a-relay-that-died', now() + interval '800 milliseconds')
+      RETURNING lease_until::text AS until`;
     const ids = await write(backend.first, 3);
-    const startedAt = Date.now();
-    relay(backend.first, consumer).start();
+    // Whether the dead relay's lease had run out, on the database's clock, as each event went out.
+    const expiredAtPublish: boolean[] = [];
+    const tap = new TapBus(consumer, {
+      before: async () => {
+        const [row] = await backend.first.client.$queryRaw<{ expired: boolean }[]>`
+          SELECT now() >= ${dead?.until ?? 'infinity'}::timestamptz AS expired`;
+        expiredAtPublish.push(row?.expired === true);
+      },
+    });
+    relay(backend.first, tap).start();
     await eventually(() => seen.length === 3);
-    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(500);
+    expect(expiredAtPublish).toEqual([true, true, true]);
     expect(seen).toEqual(ids);
   });
 });
@@ -471,6 +504,16 @@ describe('event outbox relayed to NATS JetStream', () => {
     return sut;
   }
 
+  /** How many messages the stream holds: what its consumers will ever be handed. */
+  async function streamMessages(): Promise<number> {
+    const nc = await connect({ servers: natsUrl });
+    try {
+      return (await (await nc.jetstreamManager()).streams.info(`${namespace}_BERTH_EVENTS`)).state.messages;
+    } finally {
+      await nc.close();
+    }
+  }
+
   it('publishes again, under the same id, an event whose acknowledgement was lost; the stream keeps one', async () => {
     let lost = 0;
     const tap = new TapBus(publisher, {
@@ -484,8 +527,10 @@ describe('event outbox relayed to NATS JetStream', () => {
     const ids = await write(database, 3);
     relay(tap).start();
     await eventually(() => seen.length >= 3);
-    await new Promise((r) => setTimeout(r, 500));
+    // Stamped at last: the relay publishes these rows no more, and the stream kept each once.
+    await eventually(async () => (await unpublished(database)) === 0);
     expect(tap.published.length).toBeGreaterThan(3);
+    expect(await streamMessages()).toBe(3);
     expect(seen).toEqual(ids);
   });
 
@@ -503,8 +548,9 @@ describe('event outbox relayed to NATS JetStream', () => {
     const restarted = new TapBus(publisher);
     relay(restarted).start();
     await eventually(async () => (await unpublished(database)) === 0);
-    await new Promise((r) => setTimeout(r, 500));
+    await eventually(() => seen.length >= 4);
     expect(restarted.published).toEqual(ids);
+    expect(await streamMessages()).toBe(4);
     expect(seen).toEqual(ids);
   });
 });

@@ -263,14 +263,12 @@ describe('WebhookSender against real HTTP receivers', () => {
         );
       });
       const sut = new WebhookSender({ ...LOOPBACK, timeoutMs: 300 });
-      const started = Date.now();
 
+      // The receiver never answers: only the deadline can end the send.
       const result = await sut.send({ url: target.origin, headers: JSON_HEADERS, body: '{}' });
 
-      const took = Date.now() - started;
+      // Not before the deadline (a timer may fire a millisecond early).
       expect(expectKind(result, 'timeout').latencyMs).toBeGreaterThanOrEqual(295);
-      expect(took).toBeGreaterThanOrEqual(295);
-      expect(took).toBeLessThan(1000);
       await socketClosed;
     });
 
@@ -280,12 +278,11 @@ describe('WebhookSender against real HTTP receivers', () => {
         timeoutMs: 200,
         lookup: () => new Promise(() => undefined),
       });
-      const started = Date.now();
 
+      // The lookup never ends: only the deadline can end the send.
       const result = await sut.send({ url: 'http://slow-dns.test/', headers: JSON_HEADERS, body: '{}' });
 
       expect(result.kind).toBe('timeout');
-      expect(Date.now() - started).toBeLessThan(1000);
     });
 
     it('keeps the status of a receiver that answers and then stalls its body, cut at the deadline', async () => {
@@ -294,8 +291,8 @@ describe('WebhookSender against real HTTP receivers', () => {
         res.write('accepted, then silence');
       });
       const sut = new WebhookSender({ ...LOOPBACK, timeoutMs: 300 });
-      const started = Date.now();
 
+      // The body never ends: only the deadline can end the send.
       const result = await sut.send({ url: target.origin, headers: JSON_HEADERS, body: '{}' });
 
       expect(result).toMatchObject({
@@ -303,7 +300,7 @@ describe('WebhookSender against real HTTP receivers', () => {
         status: 202,
         responseSnippet: 'accepted, then silence',
       });
-      expect(Date.now() - started).toBeLessThan(1000);
+      // The latency is the time to the status, which came before the deadline, not the time to the cut.
       expect(expectKind(result, 'response').latencyMs).toBeLessThan(300);
     });
 
@@ -332,15 +329,14 @@ describe('WebhookSender against real HTTP receivers', () => {
         };
         pump();
       });
-      const sut = new WebhookSender({ ...LOOPBACK, timeoutMs: 10_000, maxResponseBytes: 64 * 1024 });
-      const started = Date.now();
+      // A deadline past the test's own timeout: the send can only end by the size limit.
+      const sut = new WebhookSender({ ...LOOPBACK, timeoutMs: 600_000, maxResponseBytes: 64 * 1024 });
 
       const result = expectKind(
         await sut.send({ url: target.origin, headers: JSON_HEADERS, body: '{}' }),
         'response',
       );
 
-      expect(Date.now() - started).toBeLessThan(2000);
       expect(result.status).toBe(200);
       expect(result.responseSnippet).toBe('x'.repeat(1024));
       const { written, finished } = await streamed;
