@@ -177,7 +177,7 @@ export default tseslint.config(
     },
   },
   {
-    files: [...TEST_FILES, 'libs/**/src/testing/**/*.ts', 'libs/testing/**/*.ts'],
+    files: [...TEST_FILES, 'libs/**/src/testing/**/*.ts', 'libs/shared/testing/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
     },

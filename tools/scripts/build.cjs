@@ -1,7 +1,7 @@
 // Compiles apps/ and libs/ (not tests) to dist/ with SWC, rewriting the @berth/* path aliases to
 // relative requires, so that the services run on plain Node: no TypeScript compiler in memory at
 // run time (it costs ~90 MB of RSS per process). Type checking is `npm run typecheck`.
-// Given project roots (`build.cjs libs/oci`, as each project's Nx build target runs it), it
+// Given project roots (`build.cjs libs/shared/oci`, as each project's Nx build target runs it), it
 // compiles only those, each into its own folder of dist/, and leaves the rest of dist/ alone.
 const { transformFile } = require('@swc/core');
 const { mkdir, readdir, writeFile, rm, cp } = require('node:fs/promises');
@@ -61,8 +61,10 @@ async function main() {
     }),
   );
   // Migrations are read at run time, relative to the compiled database library.
-  if (projects.length === 0 || projects.includes(path.join(root, 'libs/db'))) {
-    await cp(path.join(root, 'libs/db/prisma'), path.join(out, 'libs/db/prisma'), { recursive: true });
+  if (projects.length === 0 || projects.includes(path.join(root, 'libs/shared/db'))) {
+    await cp(path.join(root, 'libs/shared/db/prisma'), path.join(out, 'libs/shared/db/prisma'), {
+      recursive: true,
+    });
   }
   process.stdout.write(`built ${files.length} files into dist/\n`);
 }

@@ -6,7 +6,7 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '../..');
 execFileSync(
   process.execPath,
-  [require.resolve('prisma/build/index.js'), 'generate', '--config', 'libs/db/prisma.config.ts'],
+  [require.resolve('prisma/build/index.js'), 'generate', '--config', 'libs/shared/db/prisma.config.ts'],
   {
     cwd: root,
     stdio: 'inherit',

@@ -33,7 +33,7 @@ const cases: Record<string, { readonly filePath: string; readonly code: string }
     code: "export * as metadata from '@berth/metadata';\n",
   },
   gatewayLibImportsMetadata: {
-    filePath: 'libs/gateway/src/lib/boundaries-canary.ts',
+    filePath: 'libs/registry/gateway/src/lib/boundaries-canary.ts',
     code: "export * as metadata from '@berth/metadata';\n",
   },
   gatewayImportsShared: {
@@ -45,23 +45,23 @@ const cases: Record<string, { readonly filePath: string; readonly code: string }
     code: readFileSync(join(root, SCANNER_FIXTURE), 'utf8'),
   },
   metadataImportsDb: {
-    filePath: 'libs/metadata/src/lib/boundaries-canary.ts',
+    filePath: 'libs/registry/metadata/src/lib/boundaries-canary.ts',
     code: "export * as db from '@berth/db';\n",
   },
   metadataImportsBlobstore: {
-    filePath: 'libs/metadata/src/lib/boundaries-canary.ts',
+    filePath: 'libs/registry/metadata/src/lib/boundaries-canary.ts',
     code: "export * as blobstore from '@berth/blobstore';\n",
   },
   domainImportsNest: {
-    filePath: 'libs/oci/src/lib/boundaries-canary.ts',
+    filePath: 'libs/shared/oci/src/lib/boundaries-canary.ts',
     code: "export * as nest from '@nestjs/common';\n",
   },
   utilImportsPg: {
-    filePath: 'libs/config/src/lib/boundaries-canary.ts',
+    filePath: 'libs/shared/config/src/lib/boundaries-canary.ts',
     code: "export * as pg from 'pg';\n",
   },
   contractsImportNats: {
-    filePath: 'libs/contracts/src/lib/boundaries-canary.ts',
+    filePath: 'libs/shared/contracts/src/lib/boundaries-canary.ts',
     code: "export * as nats from 'nats';\n",
   },
 };
