@@ -9,6 +9,7 @@ function answer(exception: unknown): { status: number; body: Record<string, unkn
   const reply = {
     sent: false,
     raw: { once: () => reply.raw },
+    removeHeader: () => reply,
     code(status: number) {
       sent.status = status;
       return reply;
@@ -23,7 +24,7 @@ function answer(exception: unknown): { status: number; body: Record<string, unkn
   const host = {
     switchToHttp: () => ({
       getResponse: () => reply,
-      getRequest: () => ({ id: 'r1', url: '/api/v1/x?y=1' }),
+      getRequest: () => ({ id: 'r1', url: '/api/v1/x?y=1', raw: { complete: true } }),
     }),
   } as unknown as ArgumentsHost;
   new ProblemFilter(pino({ level: 'silent' })).catch(exception, host);

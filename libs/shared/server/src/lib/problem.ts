@@ -68,6 +68,10 @@ export class ProblemFilter implements ExceptionFilter {
     if (reply.sent) return;
     const problem = this.toProblem(exception, request);
     // A body refused before it was read (too large, no credentials) is dropped after the answer.
+    // Fastify marks a reply to a body it could not parse `connection: close`, and Node then closes
+    // the socket while the client still sends, so the client reads a reset instead of the answer;
+    // the refused body's lingering close below lets the client read it and end the connection.
+    if (!request.raw.complete) reply.removeHeader('connection');
     reply.raw.once('finish', () => {
       discardRefusedBody(request.raw);
     });
